@@ -1,0 +1,38 @@
+# Two commands a new user needs: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARTIFACTS ?= artifacts
+PORT ?= 8501
+
+.PHONY: demo demo-train dashboard test setup setup-dev clean-demo
+
+$(VENV)/.runtime: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev
+
+## Generate the demo data, train the demo zoo on the CPU, then open the dashboard on it.
+demo: demo-train dashboard
+
+demo-train: setup
+	$(PY) train_all.py --demo --out $(ARTIFACTS)
+
+dashboard: setup
+	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(PORT) -- --artifacts $(ARTIFACTS)
+
+## Set up from nothing and run the whole test suite.
+test: setup-dev
+	$(PY) -m pytest -q
+
+clean-demo:
+	rm -rf data/demo

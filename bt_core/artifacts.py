@@ -1,0 +1,371 @@
+"""The artifact layout: the only module that knows run paths and file formats.
+
+Training writes a run through :class:`RunWriter`; the dashboard reads it through
+:func:`list_runs` and :func:`load_run`. Every file is written to a temporary name and
+renamed, so a crash never leaves a half-written file that looks complete. The layout is
+documented in docs/artifacts.md and versioned by ``format_version`` in manifest.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+FORMAT_VERSION = "1.0"
+
+MANIFEST = "manifest.json"
+SPLIT = "split.csv"
+TEST_IMAGES = "test_images.npz"
+MODELS_DIR = "models"
+MODEL_FILE = "model.keras"
+HISTORY = "history.csv"
+PREDICTIONS = "predictions.csv"
+METRICS = "metrics.json"
+
+SPLIT_COLUMNS = ["path", "split", "label"]
+HISTORY_COLUMNS = ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr"]
+
+# Per-model status values in the manifest.
+STATUS_PENDING = "pending"
+STATUS_RUNNING = "running"
+STATUS_DONE = "done"
+STATUS_FAILED = "failed"
+
+
+class ArtifactError(Exception):
+    """An artifact is missing, malformed or of an unsupported format version."""
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through ``write(tmp_path)`` then rename onto ``path`` (atomic on POSIX)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _clean_json(value: Any) -> Any:
+    """Replace NaN / inf (not valid JSON) by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    text = json.dumps(_clean_json(data), indent=2, default=_json_default, allow_nan=False)
+    _atomic_write(Path(path), lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    _atomic_write(Path(path), lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def model_dir(run_dir: Path, model_name: str) -> Path:
+    return Path(run_dir) / MODELS_DIR / model_name
+
+
+class RunWriter:
+    """Writes one run folder. The manifest is rewritten after every change of state."""
+
+    def __init__(self, run_dir: Path, manifest: dict[str, Any]):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.manifest = {"format_version": FORMAT_VERSION, **manifest}
+        self.manifest.setdefault("models", {})
+        self.save_manifest()
+
+    def save_manifest(self) -> None:
+        write_json(self.run_dir / MANIFEST, self.manifest)
+
+    def update_manifest(self, **fields: Any) -> None:
+        self.manifest.update(fields)
+        self.save_manifest()
+
+    def set_model_status(self, name: str, status: str, **fields: Any) -> None:
+        entry = self.manifest["models"].setdefault(name, {})
+        entry["status"] = status
+        entry.update(fields)
+        self.save_manifest()
+
+    def write_split(self, split: pd.DataFrame) -> None:
+        missing = set(SPLIT_COLUMNS) - set(split.columns)
+        if missing:
+            raise ValueError(f"split table lacks columns {sorted(missing)}")
+        write_csv(self.run_dir / SPLIT, split[SPLIT_COLUMNS])
+
+    def write_test_images(self, images: np.ndarray, ids: list[str] | np.ndarray) -> None:
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4:
+            raise ValueError(f"test images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+        ids = np.asarray(ids, dtype=str)
+        if len(ids) != len(images):
+            raise ValueError(f"{len(ids)} ids for {len(images)} test images")
+
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, images=images, ids=ids)
+
+        _atomic_write(self.run_dir / TEST_IMAGES, save)
+
+    def model_dir(self, name: str) -> Path:
+        path = model_dir(self.run_dir, name)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_model(self, name: str, model: Any) -> None:
+        # Keras picks the format from the suffix, so the temporary name must end in .keras.
+        target = self.model_dir(name) / MODEL_FILE
+        tmp = target.with_name(f".{MODEL_FILE}.tmp.keras")
+        try:
+            model.save(tmp)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def write_history(self, name: str, history: pd.DataFrame) -> None:
+        write_csv(self.model_dir(name) / HISTORY, history)
+
+    def write_predictions(self, name: str, predictions: pd.DataFrame) -> None:
+        validate_predictions(predictions, self.manifest["class_names"])
+        write_csv(self.model_dir(name) / PREDICTIONS, predictions)
+
+    def write_metrics(self, name: str, metrics: dict[str, Any]) -> None:
+        write_json(self.model_dir(name) / METRICS, metrics)
+
+
+def predictions_frame(
+    ids: list[str], labels: list[str], probabilities: np.ndarray, class_names: list[str]
+) -> pd.DataFrame:
+    """Build the predictions table: id, label, pred, then one p_<class> column per class."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    frame = pd.DataFrame({"id": list(ids), "label": list(labels)})
+    frame["pred"] = [class_names[i] for i in probabilities.argmax(axis=1)]
+    for index, name in enumerate(class_names):
+        frame[f"p_{name}"] = probabilities[:, index]
+    return frame
+
+
+def probability_columns(class_names: list[str]) -> list[str]:
+    return [f"p_{name}" for name in class_names]
+
+
+def validate_predictions(frame: pd.DataFrame, class_names: list[str]) -> None:
+    expected = ["id", "label", "pred", *probability_columns(class_names)]
+    missing = [c for c in expected if c not in frame.columns]
+    if missing:
+        raise ArtifactError(f"predictions lack columns {missing}")
+    unknown = set(frame["label"]).union(frame["pred"]) - set(class_names)
+    if unknown:
+        raise ArtifactError(f"predictions name classes not in the manifest: {sorted(unknown)}")
+    probs = frame[probability_columns(class_names)].to_numpy(dtype=float)
+    if not np.all(np.isfinite(probs)):
+        raise ArtifactError("predictions hold non-finite probabilities")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class ModelArtifacts:
+    """What one model of a run left behind. ``error`` says why it cannot be used."""
+
+    name: str
+    directory: Path
+    status: str
+    info: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: pd.DataFrame | None = None
+    predictions: pd.DataFrame | None = None
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None and self.predictions is not None
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / MODEL_FILE
+
+
+@dataclass
+class Run:
+    run_id: str
+    directory: Path
+    manifest: dict[str, Any]
+    split: pd.DataFrame
+    models: dict[str, ModelArtifacts]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest["class_names"])
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.manifest.get("config", {})
+
+    def usable_models(self) -> list[ModelArtifacts]:
+        return [m for m in self.models.values() if m.usable]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of the run picker; ``error`` is set when the run cannot be opened."""
+
+    run_id: str
+    directory: Path
+    created: str
+    dataset: str
+    model_count: int
+    error: str | None = None
+
+
+def check_format_version(version: Any) -> None:
+    supported_major = int(FORMAT_VERSION.split(".")[0])
+    try:
+        major = int(str(version).split(".")[0])
+    except ValueError as exc:
+        raise ArtifactError(f"format_version {version!r} is not a version number") from exc
+    if major > supported_major:
+        raise ArtifactError(
+            f"run has artifact format {version}, newer than this code reads ({FORMAT_VERSION}); "
+            "update the project (git pull) to open it"
+        )
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing: not a run folder")
+    try:
+        manifest = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path} does not hold a JSON object")
+    check_format_version(manifest.get("format_version"))
+    if not manifest.get("class_names"):
+        raise ArtifactError(f"{path} names no classes")
+    return manifest
+
+
+def list_runs(artifacts_dir: Path) -> list[RunSummary]:
+    """Every folder of ``artifacts_dir`` with a manifest, newest first; broken ones carry an error."""
+    root = Path(artifacts_dir)
+    if not root.is_dir():
+        return []
+    runs = []
+    for path in root.iterdir():
+        if not path.is_dir() or path.name.startswith(".") or not (path / MANIFEST).exists():
+            continue
+        try:
+            manifest = read_manifest(path)
+            runs.append(
+                RunSummary(
+                    run_id=path.name,
+                    directory=path,
+                    created=str(manifest.get("created", "")),
+                    dataset=str(manifest.get("dataset", {}).get("name", "")),
+                    model_count=len(manifest.get("models", {})),
+                )
+            )
+        except ArtifactError as exc:
+            runs.append(RunSummary(path.name, path, "", "", 0, error=str(exc)))
+    return sorted(runs, key=lambda r: (r.created, r.run_id), reverse=True)
+
+
+def _read_model(run_dir: Path, name: str, info: dict[str, Any], class_names: list[str]) -> ModelArtifacts:
+    directory = model_dir(run_dir, name)
+    status = str(info.get("status", STATUS_PENDING))
+    artifacts = ModelArtifacts(name=name, directory=directory, status=status, info=info)
+    if status != STATUS_DONE:
+        artifacts.error = info.get("error") or f"training {status}"
+        return artifacts
+    try:
+        artifacts.predictions = pd.read_csv(directory / PREDICTIONS)
+        validate_predictions(artifacts.predictions, class_names)
+        artifacts.metrics = read_json(directory / METRICS)
+        history_path = directory / HISTORY
+        artifacts.history = pd.read_csv(history_path) if history_path.exists() else None
+    except (OSError, ValueError, ArtifactError, pd.errors.ParserError) as exc:
+        # ValueError covers bad JSON and empty CSV files.
+        artifacts.predictions = None
+        artifacts.error = f"{type(exc).__name__}: {exc}"
+    return artifacts
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read the tables of a run (never the models). A broken model is marked, not raised."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    split_path = run_dir / SPLIT
+    try:
+        split = pd.read_csv(split_path)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{split_path} cannot be read: {exc}") from exc
+    class_names = list(manifest["class_names"])
+    models = {
+        name: _read_model(run_dir, name, info if isinstance(info, dict) else {}, class_names)
+        for name, info in manifest.get("models", {}).items()
+    }
+    return Run(run_id=run_dir.name, directory=run_dir, manifest=manifest, split=split, models=models)
+
+
+def load_test_images(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The run's test images (uint8, N x H x W x C) and their ids."""
+    path = Path(run_dir) / TEST_IMAGES
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["images"], data["ids"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ArtifactError(f"{path} cannot be read: {exc}") from exc
+
+
+def load_model(run_dir: Path, name: str) -> Any:
+    """Load one trained model (imports Keras, so only call when a page needs the model)."""
+    import keras
+
+    path = model_dir(run_dir, name) / MODEL_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a corrupt archive.
+        raise ArtifactError(f"{path} cannot be loaded: {type(exc).__name__}: {exc}") from exc

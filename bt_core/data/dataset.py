@@ -1,0 +1,91 @@
+"""Load a dataset folder into memory: index, split, decoded uint8 images, boxes, skipped files."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bt_core.data.boxes import read_boxes
+from bt_core.data.images import read_images
+from bt_core.data.layouts import DatasetIndex, SkippedFile, discover
+from bt_core.data.splits import SPLITS, make_split, split_counts
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    images: np.ndarray  # uint8 (N, S, S, 3)
+    labels: np.ndarray  # int class indices
+    ids: np.ndarray  # dataset-relative paths
+
+
+@dataclass
+class LoadedDataset:
+    index: DatasetIndex
+    split: pd.DataFrame  # path, split, label: only files that decoded
+    arrays: dict[str, SplitArrays]
+    boxes: pd.DataFrame
+    skipped: list[SkippedFile] = field(default_factory=list)
+    fingerprint: str = ""
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.index.class_names)
+
+    @property
+    def name(self) -> str:
+        return self.index.root.name
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return split_counts(self.split, self.class_names)
+
+
+def fingerprint(root: Path, relative_paths: list[str]) -> str:
+    """SHA-256 over the sorted paths and file contents: the same data gives the same value."""
+    digest = hashlib.sha256()
+    for relative in sorted(relative_paths):
+        digest.update(relative.encode())
+        try:
+            digest.update(hashlib.sha256((root / relative).read_bytes()).digest())
+        except OSError:
+            digest.update(b"<unreadable>")
+    return digest.hexdigest()
+
+
+def load_dataset(
+    root: str | Path,
+    image_size: int,
+    seed: int = 42,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    max_per_class: int | None = None,
+) -> LoadedDataset:
+    index = discover(root)
+    split = make_split(index, val_fraction, test_fraction, seed, max_per_class)
+    images, ok, unreadable = read_images(index.root, split["path"].tolist(), image_size)
+    split = split[ok].reset_index(drop=True)
+    class_to_index = {name: i for i, name in enumerate(index.class_names)}
+    arrays = {}
+    for name in SPLITS:
+        mask = (split["split"] == name).to_numpy()
+        if not mask.any():
+            raise ValueError(f"the {name} split of {index.root} holds no readable image")
+        arrays[name] = SplitArrays(
+            images=images[mask],
+            labels=split.loc[mask, "label"].map(class_to_index).to_numpy(dtype=np.int64),
+            ids=split.loc[mask, "path"].to_numpy(dtype=str),
+        )
+    boxes, rejected_boxes = read_boxes(index.root)
+    boxes = boxes[boxes.index.isin(split["path"])]
+    skipped = [*index.skipped, *unreadable, *rejected_boxes]
+    return LoadedDataset(
+        index=index,
+        split=split,
+        arrays=arrays,
+        boxes=boxes,
+        skipped=skipped,
+        fingerprint=fingerprint(index.root, split["path"].tolist()),
+    )

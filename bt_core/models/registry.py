@@ -1,0 +1,175 @@
+"""The model registry: one :class:`ModelSpec` per trainable architecture, timm-style.
+
+Builder modules register their models with :func:`register_model`; everything else
+(training, dashboard, Grad-CAM) goes through :func:`get_spec` / :func:`create_model` and
+never needs to know how a model is built.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Union
+
+import keras
+
+from bt_core.preprocess import PREPROCESS_MODES
+
+# Smallest square input every registered architecture accepts (keras.applications' minimum).
+MIN_INPUT_SIZE = 32
+# Prefix of every layer of a backbone model's classification head.
+HEAD_PREFIX = "head_"
+FAMILIES = ("custom", "backbone")
+
+WeightsArg = Union[None, str, "os.PathLike[str]"]
+# builder(num_classes, input_size, weights) -> model; weights is None, "imagenet" or a
+# path that create_model has already checked exists.
+Builder = Callable[[int, int, Union[None, str]], keras.Model]
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights were requested but cannot be obtained (e.g. offline)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Per-model training hyper-parameters."""
+
+    learning_rate: float = 1e-3  # training from scratch
+    batch_size: int = 32
+    patience: int = 5  # early stopping on val loss
+    reduce_lr_factor: float = 0.3
+    reduce_lr_patience: int = 2
+    head_learning_rate: float = 1e-4  # phase 1: pretrained base frozen
+    fine_tune_learning_rate: float = 1e-5  # phase 2: base unfrozen
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build, feed and explain one architecture."""
+
+    name: str
+    builder: Builder = field(repr=False)
+    input_size: int
+    preprocessing: str
+    last_conv_layer: str
+    family: Literal["custom", "backbone"]
+    recipe: Recipe = field(default_factory=Recipe)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: family must be one of {FAMILIES}, got {self.family!r}")
+        if self.preprocessing not in PREPROCESS_MODES:
+            raise ValueError(
+                f"{self.name}: preprocessing must be one of {PREPROCESS_MODES}, "
+                f"got {self.preprocessing!r}"
+            )
+        if self.input_size < MIN_INPUT_SIZE:
+            raise ValueError(f"{self.name}: input_size must be >= {MIN_INPUT_SIZE}")
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    preprocessing: str,
+    last_conv_layer: str,
+    family: Literal["custom", "backbone"],
+    input_size: int = 224,
+    recipe: Recipe | None = None,
+    description: str = "",
+) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder`` under ``name``; returns the builder unchanged."""
+
+    def decorator(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"Model {name!r} is already registered")
+        _REGISTRY[name] = ModelSpec(
+            name=name,
+            builder=builder,
+            input_size=input_size,
+            preprocessing=preprocessing,
+            last_conv_layer=last_conv_layer,
+            family=family,
+            recipe=recipe if recipe is not None else Recipe(),
+            description=description,
+        )
+        return builder
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec registered as ``name``; ``KeyError`` listing the known names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(
+            f"Unknown model {name!r}; known models: {', '.join(list_models())}"
+        ) from None
+
+
+def create_model(
+    name: str,
+    num_classes: int,
+    weights: WeightsArg = None,
+    input_size: int | None = None,
+) -> keras.Model:
+    """Build model ``name`` for ``num_classes`` classes on ``(s, s, 3)`` float32 input.
+
+    ``weights``: ``None`` (random init), ``"imagenet"`` (backbones only; raises
+    :class:`WeightsUnavailableError` when it cannot be downloaded) or a path to a local
+    weights file (for a backbone: the keras.applications no-top ImageNet file; for a
+    custom CNN: weights saved from the same architecture). Feed it
+    ``preprocess_batch(images, spec.preprocessing)``.
+    """
+    spec = get_spec(name)
+    size = spec.input_size if input_size is None else int(input_size)
+    if size < MIN_INPUT_SIZE:
+        raise ValueError(f"input_size must be >= {MIN_INPUT_SIZE}, got {size}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if weights is not None and weights != "imagenet":
+        weights = os.fspath(weights)
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"Weights file for {name!r} not found: {weights}")
+    if weights == "imagenet" and spec.family == "custom":
+        raise ValueError(
+            f"{name!r}: custom CNNs have no ImageNet weights; use weights=None "
+            "(train from scratch) or a path to weights saved from this model"
+        )
+    return spec.builder(num_classes, size, weights)
+
+
+def set_backbone_trainable(
+    model: keras.Model, trainable: bool, *, keep_batchnorm_frozen: bool = False
+) -> None:
+    """Freeze (``False``) or unfreeze (``True``) every non-head layer of a backbone model.
+
+    Head layers (name prefix ``head_``) always stay trainable. Works on a model loaded
+    from ``.keras`` too, since it goes by layer name. ``keep_batchnorm_frozen=True``
+    leaves the backbone's BatchNormalization layers frozen (inference mode) when
+    unfreezing, the usual advice for fine-tuning on small batches. Recompile the model
+    afterwards for the change to take effect in training.
+    """
+    head = [layer for layer in model.layers if layer.name.startswith(HEAD_PREFIX)]
+    if not head:
+        raise ValueError(
+            f"Model {model.name!r} has no '{HEAD_PREFIX}*' layers: only backbone models "
+            "have a separate head to keep trainable"
+        )
+    for layer in model.layers:
+        if layer.name.startswith(HEAD_PREFIX):
+            layer.trainable = True
+        elif keep_batchnorm_frozen and isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+        else:
+            layer.trainable = trainable

@@ -1,0 +1,81 @@
+"""A one-line-per-epoch progress display across the whole zoo, with time left."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}"
+
+
+class ZooProgress:
+    """Prints which model, which epoch, and an upper-bound estimate of the time left.
+
+    Estimates assume every remaining epoch runs (early stopping can only make it shorter);
+    models not started yet are assumed to take as long as the finished ones on average.
+    """
+
+    def __init__(self, model_names: list[str], epochs_per_phase: int, stream: TextIO | None = None):
+        self.model_names = list(model_names)
+        self.epochs_per_phase = epochs_per_phase
+        self.stream = stream or sys.stderr
+        self.finished_seconds: list[float] = []
+        self.current = ""
+        self.current_index = 0
+        self.phases_total = 1
+        self.phase_index = 0
+        self.model_started = 0.0
+        self.epoch_seconds: list[float] = []
+
+    def say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def start_model(self, index: int, name: str, phases: int) -> None:
+        self.current, self.current_index, self.phases_total = name, index, phases
+        self.phase_index, self.epoch_seconds = 0, []
+        self.model_started = time.perf_counter()
+        self.say(f"[{index + 1}/{len(self.model_names)}] {name}: training ({phases} phase(s), "
+                 f"up to {self.epochs_per_phase} epochs each)")
+
+    def model_seconds_left(self, phase_epoch: int, phase_number: int) -> float:
+        if not self.epoch_seconds:
+            return 0.0
+        per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds)
+        epochs_left = (self.epochs_per_phase - phase_epoch) + (self.phases_total - phase_number) * self.epochs_per_phase
+        return per_epoch * epochs_left
+
+    def zoo_seconds_left(self, model_left: float) -> float:
+        models_after = len(self.model_names) - self.current_index - 1
+        if self.finished_seconds:
+            per_model = sum(self.finished_seconds) / len(self.finished_seconds)
+        else:
+            per_model = time.perf_counter() - self.model_started + model_left
+        return model_left + models_after * per_model
+
+    def epoch(self, event: dict) -> None:
+        """Receives the train module's per-epoch event."""
+        self.epoch_seconds.append(event["seconds"])
+        phase_names = event.get("phase_names") or []
+        phase_number = phase_names.index(event["phase"]) + 1 if event["phase"] in phase_names else 1
+        logs = event["logs"]
+        model_left = self.model_seconds_left(event["phase_epoch"], phase_number)
+        scores = "  ".join(
+            f"{key} {logs[key]:.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy") if key in logs
+        )
+        self.say(
+            f"[{self.current_index + 1}/{len(self.model_names)}] {self.current} {event['phase']} "
+            f"epoch {event['phase_epoch']}/{event['phase_epochs']}  {scores}  {event['seconds']:.1f}s  "
+            f"model left <= {format_duration(model_left)}  zoo left <= {format_duration(self.zoo_seconds_left(model_left))}"
+        )
+
+    def finish_model(self, name: str, status: str, detail: str = "") -> None:
+        seconds = time.perf_counter() - self.model_started
+        self.finished_seconds.append(seconds)
+        self.say(f"[{self.current_index + 1}/{len(self.model_names)}] {name}: {status} in "
+                 f"{format_duration(seconds)}{'  ' + detail if detail else ''}")

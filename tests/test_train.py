@@ -1,0 +1,105 @@
+"""Training pieces, and a tiny model trained for real under TensorFlow (in process)."""
+
+import numpy as np
+import pytest
+from sklearn.utils.class_weight import compute_class_weight
+
+from bt_core.config import seed_everything
+from bt_core.data.dataset import SplitArrays, load_dataset
+from bt_core.models import create_model, get_spec
+from bt_core.train import (
+    PHASE_FINE_TUNE,
+    PHASE_HEAD,
+    PHASE_SCRATCH,
+    ImageBatches,
+    _phases,
+    augment_batch,
+    balanced_class_weights,
+    predict_proba,
+    train_model,
+)
+from imagefolders import make_pool
+
+
+def test_augment_keeps_shape_and_dtype_is_seeded_and_changes_images():
+    images = np.random.default_rng(0).integers(0, 255, size=(16, 20, 20, 3), dtype=np.uint8)
+    first = augment_batch(images, np.random.default_rng(1))
+    again = augment_batch(images, np.random.default_rng(1))
+    assert first.shape == images.shape and first.dtype == np.uint8
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, images)
+    assert images.sum() == np.random.default_rng(0).integers(0, 255, size=(16, 20, 20, 3), dtype=np.uint8).sum()
+
+
+def test_augment_shift_moves_content_and_fills_with_zero():
+    image = np.zeros((1, 40, 40, 3), np.uint8)
+    image[0, 18:22, 18:22] = 200
+    shifted = [augment_batch(image, np.random.default_rng(s), max_shift=0.1) for s in range(20)]
+    centres = {tuple(np.argwhere(s[0, ..., 0] > 100).mean(axis=0).round().astype(int)) for s in shifted}
+    assert len(centres) > 3  # the square lands in several places
+    assert all(abs(c - 19.5) <= 4.5 for centre in centres for c in centre)  # at most 10% of 40 px
+
+
+def test_balanced_class_weights_match_scikit_learn():
+    labels = np.array([0] * 10 + [1] * 30 + [3] * 60)
+    weights = balanced_class_weights(labels, 4)
+    expected = compute_class_weight("balanced", classes=np.array([0, 1, 3]), y=labels)
+    np.testing.assert_allclose(weights[[0, 1, 3]], expected)
+    assert weights[2] == 1.0  # absent class
+
+
+def test_image_batches_cover_every_image_once_with_weights_in_training():
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1).repeat(4, axis=1).repeat(4, axis=2).repeat(3, axis=3)
+    labels = np.array([0, 1] * 5)
+    arrays = SplitArrays(images, labels, np.array([str(i) for i in range(10)]))
+    train = ImageBatches(arrays, "rescale", 4, shuffle=True, class_weights=np.array([2.0, 0.5]), seed=0)
+    assert len(train) == 3
+    batches = [train[i] for i in range(len(train))]
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    seen = np.concatenate([np.round(b[0][:, 0, 0, 0] * 255).astype(int) for b in batches])
+    assert sorted(seen) == list(range(10))
+    for x, y, w in batches:
+        assert x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+        np.testing.assert_array_equal(w, np.where(y == 0, 2.0, 0.5))
+    evaluation = ImageBatches(arrays, "rescale", 4)
+    x, y = evaluation[0]
+    np.testing.assert_array_equal(y, labels[:4])
+
+
+def test_phases_two_for_a_pretrained_backbone_one_otherwise():
+    assert [p[0] for p in _phases(get_spec("resnet50"), "imagenet")] == [PHASE_HEAD, PHASE_FINE_TUNE]
+    head, fine = _phases(get_spec("resnet50"), "/some/weights.h5")
+    assert head[1] == 1e-4 and head[2] is False and fine[1] == 1e-5 and fine[2] is True
+    assert [p[0] for p in _phases(get_spec("resnet50"), None)] == [PHASE_SCRATCH]
+    assert [p[0] for p in _phases(get_spec("simple_cnn"), "imagenet")] == [PHASE_SCRATCH]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    root = make_pool(tmp_path_factory.mktemp("pool"), per_class=40, size=32)
+    return load_dataset(root, image_size=32, seed=0)
+
+
+def test_tiny_model_learns_and_keeps_its_best_weights(tiny_dataset):
+    seed_everything(0)
+    spec = get_spec("simple_cnn")
+    model = create_model("simple_cnn", 4, input_size=32)
+    events = []
+    result = train_model(
+        model, spec, tiny_dataset.arrays["train"], tiny_dataset.arrays["val"], epochs=8, num_classes=4,
+        batch_size=16, seed=0, progress=events.append,
+    )
+    history = result.history
+    assert len(history) == result.epochs_run == len(events) and 1 <= result.epochs_run <= 8
+    assert history["epoch"].tolist() == list(range(1, result.epochs_run + 1))
+    assert (history["phase"] == PHASE_SCRATCH).all() and (history["lr"] > 0).all()
+    assert history["val_loss"].notna().all()
+    assert result.best_epoch == int(history.loc[history["val_loss"].idxmin(), "epoch"])
+    # The model holds the best epoch's weights: its validation loss is the minimum seen.
+    val = tiny_dataset.arrays["val"]
+    proba = predict_proba(model, spec, val)
+    val_loss = -np.mean(np.log(proba[np.arange(len(val.labels)), val.labels] + 1e-12))
+    assert val_loss == pytest.approx(history["val_loss"].min(), rel=0.05, abs=1e-3)
+    test = tiny_dataset.arrays["test"]
+    accuracy = (predict_proba(model, spec, test).argmax(axis=1) == test.labels).mean()
+    assert accuracy >= 0.9
