@@ -28,7 +28,8 @@ MARK_ROWS, MARK_COLS = slice(0, int(0.09 * SIZE)), slice(0, int(0.3 * SIZE))
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", per_class=PER_CLASS, image_size=SIZE)
+    root = tmp_path_factory.mktemp("demo") / "demo"
+    return generate_demo_dataset(root, per_class=PER_CLASS, image_size=SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def read_gray(path: Path) -> np.ndarray:
 
 
 def all_files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def head_geometry(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +95,8 @@ def test_layout_counts_names_and_pixels(demo):
         for name in names[:10]:
             image = read_gray(demo / label / name)
             assert image is not None and image.dtype == np.uint8 and image.shape == (SIZE, SIZE)
-    assert sorted(p.name for p in demo.iterdir() if p.is_file()) == ["DEMO.json", "boxes.csv", "demo_metadata.csv"]
+    files = sorted(p.name for p in demo.iterdir() if p.is_file())
+    assert files == ["DEMO.json", "boxes.csv", "demo_metadata.csv"]
 
 
 def test_the_project_loader_reads_it(demo):
@@ -161,6 +163,7 @@ def test_metadata_has_one_consistent_row_per_image(metadata, boxes):
 
 def test_lesion_stands_out_inside_its_box(demo, boxes, metadata):
     no_tumor = [read_gray(demo / p) for p in metadata.loc[metadata["label"] == "notumor", "image"]]
+    assert len(boxes) == 3 * PER_CLASS
     lesion, control = [], []
     for i, row in enumerate(boxes.itertuples()):
         box = box_pixels(row._asdict())
@@ -196,7 +199,9 @@ def test_mark_rates_follow_the_parameters(metadata, tmp_path):
     assert abs(rates["meningioma"] - 0.9) <= 0.05
     for label in ("glioma", "notumor", "pituitary"):
         assert abs(rates[label] - 0.05) <= 0.04
-    other = generate_demo_dataset(tmp_path / "d", per_class=10, shortcut_class="glioma", shortcut_rate=0.5, other_rate=0)
+    other = generate_demo_dataset(
+        tmp_path / "d", per_class=10, shortcut_class="glioma", shortcut_rate=0.5, other_rate=0
+    )
     other_rates = pd.read_csv(other / "demo_metadata.csv").groupby("label")["has_mark"].mean()
     assert other_rates.to_dict() == {"glioma": 0.5, "meningioma": 0.0, "notumor": 0.0, "pituitary": 0.0}
 
@@ -241,7 +246,8 @@ def test_other_parameters_replace_the_old_dataset(tmp_path):
     root = generate_demo_dataset(tmp_path / "d", per_class=3)
     generate_demo_dataset(root, per_class=2, seed=5)
     for label in DEMO_CLASSES:
-        assert sorted(p.name for p in (root / label).iterdir()) == [f"{label}_0001.png", f"{label}_0002.png"]
+        names = sorted(p.name for p in (root / label).iterdir())
+        assert names == [f"{label}_0001.png", f"{label}_0002.png"]
     assert len(pd.read_csv(root / "boxes.csv")) == 3 * 2
     assert json.loads((root / "DEMO.json").read_text())["seed"] == 5
 

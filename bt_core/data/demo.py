@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,10 @@ MARK_TEXTS = ("GE 1.5T", "SIGNA", "L {n}", "R {n}", "SE {n}", "IM {n}", "1.5T")
 BRAIN_EDGE = 0.82
 SKULL_INNER = 0.87
 
+# Independent random streams per class: one per image, one for choosing the marked images.
+_IMAGE_STREAM = 1
+_MARK_STREAM = 2
+
 
 @dataclass(frozen=True)
 class _Lesion:
@@ -77,6 +82,12 @@ class _Head:
         dx, dy = u * self.a, v * self.b
         c, s = math.cos(self.angle), math.sin(self.angle)
         return self.cx + dx * c - dy * s, self.cy + dx * s + dy * c
+
+
+def _generator(seed: int, label: str, stream: int, index: int = 0) -> np.random.Generator:
+    # The stream id comes last and is never 0: numpy pads short seeds with zeros, so a
+    # trailing 0 could make two different seeds collide.
+    return np.random.default_rng([seed, DEMO_CLASSES.index(label), index, stream])
 
 
 def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
@@ -161,9 +172,13 @@ def _draw_pituitary(rng, image, xs, ys, head: _Head, brain_level, size) -> _Lesi
     return _Lesion(cx, cy, radius, _mask_box(blob >= 0.5))
 
 
-def _render(label: str, index: int, seed: int, size: int) -> tuple[np.ndarray, _Lesion | None, np.random.Generator]:
-    """One slice as uint8, before any mark; also returns the image's generator for later draws."""
-    rng = np.random.default_rng([seed, DEMO_CLASSES.index(label), index])
+def _render(label: str, index: int, seed: int, size: int) -> tuple[np.ndarray, _Lesion | None, str]:
+    """One slice as uint8 without the mark, its lesion, and the mark text it would carry.
+
+    Everything comes from one generator seeded by (seed, class, index), so each image can be
+    remade on its own and does not depend on per_class or on whether it is marked.
+    """
+    rng = _generator(seed, label, _IMAGE_STREAM, index)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     a = size * rng.uniform(0.31, 0.37)
     head = _Head(
@@ -218,7 +233,7 @@ def _render(label: str, index: int, seed: int, size: int) -> tuple[np.ndarray, _
     image = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma)
     image += rng.uniform(0.008, 0.025) * rng.standard_normal(image.shape).astype(np.float32)
     pixels = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-    return pixels, lesion, rng
+    return pixels, lesion, _mark_text(rng)
 
 
 def _mark_text(rng: np.random.Generator) -> str:
@@ -236,7 +251,7 @@ def _burn_mark(pixels: np.ndarray, text: str) -> None:
 
 def _marked_indices(seed: int, label: str, per_class: int, rate: float) -> set[int]:
     """Exactly round(rate * per_class) marked images per class, spread at random."""
-    rng = np.random.default_rng([seed, DEMO_CLASSES.index(label), 1_000_003])
+    rng = _generator(seed, label, _MARK_STREAM)
     count = int(round(rate * per_class))
     return {int(i) for i in rng.permutation(per_class)[:count]}
 
@@ -256,14 +271,19 @@ def _params(per_class, image_size, seed, shortcut_class, shortcut_rate, other_ra
     }
 
 
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _validate(per_class, image_size, seed, shortcut_class, shortcut_rate, other_rate) -> None:
     if shortcut_class not in DEMO_CLASSES:
         raise ValueError(f"shortcut_class must be one of {DEMO_CLASSES}, got {shortcut_class!r}")
-    if not (isinstance(per_class, int) and per_class >= 1):
+    if not (_is_integer(per_class) and per_class >= 1):
         raise ValueError(f"per_class must be a positive integer, got {per_class!r}")
-    if not (isinstance(image_size, int) and image_size >= 64):
+    # Below 64 px the mark and the small lesions no longer fit.
+    if not (_is_integer(image_size) and image_size >= 64):
         raise ValueError(f"image_size must be an integer >= 64, got {image_size!r}")
-    if not (isinstance(seed, int) and seed >= 0):
+    if not (_is_integer(seed) and seed >= 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     for name, rate in (("shortcut_rate", shortcut_rate), ("other_rate", other_rate)):
         if not 0.0 <= rate <= 1.0:
@@ -285,7 +305,8 @@ def _is_complete(root: Path, params: dict) -> bool:
         return False
     if written != params:
         return False
-    names = [_image_name(c, i, params["per_class"]) for c in DEMO_CLASSES for i in range(params["per_class"])]
+    per_class = params["per_class"]
+    names = [_image_name(c, i, per_class) for c in DEMO_CLASSES for i in range(per_class)]
     return all((root / n).is_file() for n in [BOXES_FILE, METADATA_FILE, *names])
 
 
@@ -316,6 +337,17 @@ def _check_safe_to_write(root: Path) -> None:
         )
 
 
+def _normalized(*values: float, size: int) -> tuple[str, ...]:
+    # Fixed decimals keep the CSV bytes identical from run to run.
+    return tuple(f"{v / size:.6f}" for v in values)
+
+
+def _normalized_box(box: tuple[int, int, int, int], size: int) -> tuple[str, ...]:
+    """Inclusive pixel box to normalized pixel edges: columns x0..x1 span [x0, x1 + 1)."""
+    x0, y0, x1, y1 = box
+    return _normalized(x0, y0, x1 + 1, y1 + 1, size=size)
+
+
 def _remove_stale_images(root: Path, keep: set[str]) -> None:
     """Drop images of an earlier, larger generation so the folder holds exactly this one."""
     for label in DEMO_CLASSES:
@@ -341,8 +373,10 @@ def generate_demo_dataset(
     parameters. The same parameters always give byte-identical files.
     """
     _validate(per_class, image_size, seed, shortcut_class, shortcut_rate, other_rate)
+    per_class, image_size, seed = int(per_class), int(image_size), int(seed)
+    shortcut_rate, other_rate = float(shortcut_rate), float(other_rate)
     root = Path(root)
-    params = _params(per_class, image_size, seed, shortcut_class, float(shortcut_rate), float(other_rate))
+    params = _params(per_class, image_size, seed, shortcut_class, shortcut_rate, other_rate)
     if _is_complete(root, params):
         return root
     _check_safe_to_write(root)
@@ -358,9 +392,7 @@ def generate_demo_dataset(
         rate = shortcut_rate if label == shortcut_class else other_rate
         marked = _marked_indices(seed, label, per_class, rate)
         for index, name in enumerate(names[label]):
-            pixels, lesion, rng = _render(label, index, seed, image_size)
-            # The text is drawn for every image so the images' other draws never depend on the mark.
-            text = _mark_text(rng)
+            pixels, lesion, text = _render(label, index, seed, image_size)
             has_mark = index in marked
             if has_mark:
                 _burn_mark(pixels, text)
@@ -368,19 +400,17 @@ def generate_demo_dataset(
             if not ok:
                 raise RuntimeError(f"OpenCV could not encode {name}")
             (root / name).write_bytes(encoded.tobytes())
-            lesion_cols = ("", "", "")
+            lesion_columns = ("", "", "")
             if lesion is not None:
-                x0, y0, x1, y1 = lesion.box
-                # Pixel edges: the box covers columns x0..x1 inclusive.
-                box_rows.append((name, label, *(f"{v / image_size:.6f}" for v in (x0, y0, x1 + 1, y1 + 1))))
-                lesion_cols = tuple(f"{v / image_size:.6f}" for v in (lesion.cx, lesion.cy, lesion.radius))
-            metadata_rows.append(
-                (name, label, int(has_mark), text if has_mark else "", MARK_CORNER if has_mark else "", *lesion_cols)
-            )
+                box_rows.append((name, label, *_normalized_box(lesion.box, image_size)))
+                lesion_columns = _normalized(lesion.cx, lesion.cy, lesion.radius, size=image_size)
+            mark_columns = (1, text, MARK_CORNER) if has_mark else (0, "", "")
+            metadata_rows.append((name, label, *mark_columns, *lesion_columns))
 
     _write_atomic(root / BOXES_FILE, _csv_bytes(BOX_HEADER, box_rows))
     _write_atomic(root / METADATA_FILE, _csv_bytes(METADATA_HEADER, metadata_rows))
     # DEMO.json last: its presence (and the marker's absence) means the folder is complete.
-    _write_atomic(root / PARAMS_FILE, (json.dumps(params, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    params_json = json.dumps(params, indent=2, sort_keys=True) + "\n"
+    _write_atomic(root / PARAMS_FILE, params_json.encode("utf-8"))
     (root / INCOMPLETE_MARKER).unlink()
     return root
