@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 DEMO_DATA_DIR = "data/demo"
-DEMO_DEFAULTS = {"epochs": 12, "img_size": 64}
+DEMO_DEFAULTS = {"epochs": 10, "img_size": 64}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

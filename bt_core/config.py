@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-DEMO_MODELS = ("simple_cnn", "custom_cnn", "cnn_bn", "mobilenetv2")
+DEMO_MODELS = ("simple_cnn", "custom_cnn", "cnn_bn")
 DEFAULT_MODELS = ("simple_cnn", "custom_cnn", "resnet50", "vgg16", "densenet121", "mobilenetv2")
 
 

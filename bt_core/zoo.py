@@ -21,7 +21,7 @@ from bt_core.config import RunConfig, seed_everything
 from bt_core.data.dataset import LoadedDataset, load_dataset
 from bt_core.environment import backend_name, device_description, library_versions
 from bt_core.metrics import classification_summary, metrics_from_predictions
-from bt_core.models import create_model, get_spec, list_models
+from bt_core.models import create_model, get_spec, list_models, set_batchnorm_momentum
 from bt_core.progress import ZooProgress
 from bt_core.train import predict_proba, train_model
 
@@ -64,6 +64,8 @@ def train_one(writer: RunWriter, name: str, config: RunConfig, dataset: LoadedDa
     class_names = dataset.class_names
     seed_everything(config.seed)  # per model, so a model's result does not depend on its position
     model = create_model(name, len(class_names), weights=config.weights, input_size=config.img_size)
+    if config.weights is None:
+        set_batchnorm_momentum(model, spec.recipe.scratch_batchnorm_momentum)
     result = train_model(
         model,
         spec,

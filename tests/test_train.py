@@ -103,3 +103,13 @@ def test_tiny_model_learns_and_keeps_its_best_weights(tiny_dataset):
     test = tiny_dataset.arrays["test"]
     accuracy = (predict_proba(model, spec, test).argmax(axis=1) == test.labels).mean()
     assert accuracy >= 0.9
+
+
+def test_scratch_batchnorm_momentum_is_applied_to_every_batchnorm_layer():
+    from bt_core.models import set_batchnorm_momentum
+
+    model = create_model("mobilenetv2", 4, input_size=32)
+    count = set_batchnorm_momentum(model, 0.9)
+    momenta = [layer.momentum for layer in model.layers if "BatchNormalization" in type(layer).__name__]
+    assert count == len(momenta) > 10 and set(momenta) == {0.9}
+    assert set_batchnorm_momentum(create_model("simple_cnn", 4, input_size=32), 0.9) == 0

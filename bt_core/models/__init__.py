@@ -11,6 +11,7 @@ from bt_core.models.registry import (
     list_models,
     register_model,
     set_backbone_trainable,
+    set_batchnorm_momentum,
 )
 
 # Imported for their side effect: registering the built-in models.
@@ -27,4 +28,5 @@ __all__ = [
     "list_models",
     "register_model",
     "set_backbone_trainable",
+    "set_batchnorm_momentum",
 ]

@@ -42,6 +42,10 @@ class Recipe:
     reduce_lr_patience: int = 2
     head_learning_rate: float = 1e-4  # phase 1: pretrained base frozen
     fine_tune_learning_rate: float = 1e-5  # phase 2: base unfrozen
+    # From scratch on a few thousand images, keras.applications' momenta (0.99, 0.999 for
+    # MobileNetV2) leave the moving statistics near their initial values for many epochs,
+    # so validation collapses onto one class while training accuracy climbs.
+    scratch_batchnorm_momentum: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -173,3 +177,11 @@ def set_backbone_trainable(
             layer.trainable = False
         else:
             layer.trainable = trainable
+
+
+def set_batchnorm_momentum(model: keras.Model, momentum: float) -> int:
+    """Set the moving-average momentum of every BatchNormalization layer; returns how many."""
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.momentum = momentum
+    return len(layers)
