@@ -4,6 +4,8 @@
     python train_all.py --data PATH --models simple_cnn,resnet50 --epochs 30 --img-size 224 --seed 42
 
 The Keras backend comes from KERAS_BACKEND (tensorflow by default; jax on GPU machines).
+Exit status: 0 when every model trained, 1 when one or more failed (the others are still
+saved, and the run folder records why), 2 for bad arguments or an unusable dataset.
 """
 
 from __future__ import annotations
@@ -89,8 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from bt_core.artifacts import STATUS_FAILED, read_manifest
+
+    failed = {name: entry.get("error", "") for name, entry in read_manifest(run_dir)["models"].items()
+              if entry.get("status") == STATUS_FAILED}
+    for name, error in failed.items():
+        print(f"error: {name} failed: {error}", file=sys.stderr)
     print(run_dir)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -58,13 +58,19 @@ def _set_precision(policy: str) -> None:
     keras.mixed_precision.set_global_policy(policy)
 
 
+def weights_for(spec, weights: str | None) -> str | None:
+    """Pretrained weights apply to backbones; custom CNNs always start from scratch."""
+    return weights if spec.family == "backbone" else None
+
+
 def train_one(writer: RunWriter, name: str, config: RunConfig, dataset: LoadedDataset, progress: ZooProgress) -> None:
     """Train, score and save one model; its manifest entry says done only once all files exist."""
     spec = get_spec(name)
     class_names = dataset.class_names
     seed_everything(config.seed)  # per model, so a model's result does not depend on its position
-    model = create_model(name, len(class_names), weights=config.weights, input_size=config.img_size)
-    if config.weights is None:
+    weights = weights_for(spec, config.weights)
+    model = create_model(name, len(class_names), weights=weights, input_size=config.img_size)
+    if weights is None:
         set_batchnorm_momentum(model, spec.recipe.scratch_batchnorm_momentum)
     result = train_model(
         model,
@@ -74,7 +80,7 @@ def train_one(writer: RunWriter, name: str, config: RunConfig, dataset: LoadedDa
         epochs=config.epochs,
         num_classes=len(class_names),
         batch_size=config.batch_size,
-        weights=config.weights,
+        weights=weights,
         augment=config.augment,
         seed=config.seed,
         progress=progress.epoch,
@@ -100,6 +106,7 @@ def train_one(writer: RunWriter, name: str, config: RunConfig, dataset: LoadedDa
         STATUS_DONE,
         finished=_now(),
         family=spec.family,
+        weights=weights,
         input_size=config.img_size,
         preprocessing=spec.preprocessing,
         last_conv_layer=spec.last_conv_layer,
@@ -164,7 +171,7 @@ def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None) -> Path
     log(f"run folder: {run_dir}")
     for index, name in enumerate(config.models):
         spec = get_spec(name)
-        phases = 2 if spec.family == "backbone" and config.weights is not None else 1
+        phases = 2 if weights_for(spec, config.weights) is not None else 1
         progress.start_model(index, name, phases)
         writer.set_model_status(name, STATUS_RUNNING, started=_now())
         try:

@@ -113,3 +113,36 @@ def test_scratch_batchnorm_momentum_is_applied_to_every_batchnorm_layer():
     momenta = [layer.momentum for layer in model.layers if "BatchNormalization" in type(layer).__name__]
     assert count == len(momenta) > 10 and set(momenta) == {0.9}
     assert set_batchnorm_momentum(create_model("simple_cnn", 4, input_size=32), 0.9) == 0
+
+
+def test_pretrained_backbone_trains_head_first_then_everything(tiny_dataset):
+    """Two phases on a toy backbone: head alone at 1e-4 (base untouched), then all at 1e-5."""
+    import keras
+
+    from bt_core.models import ModelSpec
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, name="base_conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="head_gap")(x)
+    outputs = keras.layers.Dense(4, activation="softmax", name="head_softmax")(x)
+    model = keras.Model(inputs, outputs)
+    spec = ModelSpec(name="toy", builder=lambda *a: model, input_size=32, preprocessing="rescale",
+                     last_conv_layer="base_conv", family="backbone")
+    base_before = model.get_layer("base_conv").get_weights()[0].copy()
+    seen = []
+
+    def watch(event):
+        seen.append((event["phase"], model.get_layer("base_conv").get_weights()[0].copy()))
+
+    result = train_model(model, spec, tiny_dataset.arrays["train"], tiny_dataset.arrays["val"], epochs=2,
+                         num_classes=4, batch_size=16, weights="pretrained.h5", progress=watch)
+    assert result.phases == [PHASE_HEAD, PHASE_FINE_TUNE]
+    history = result.history
+    assert set(history["phase"]) == {PHASE_HEAD, PHASE_FINE_TUNE}
+    assert history.loc[history["phase"] == PHASE_HEAD, "lr"].max() == pytest.approx(1e-4)
+    assert history.loc[history["phase"] == PHASE_FINE_TUNE, "lr"].max() == pytest.approx(1e-5)
+    assert history["epoch"].tolist() == list(range(1, len(history) + 1))
+    head_epochs = [w for phase, w in seen if phase == PHASE_HEAD]
+    fine_epochs = [w for phase, w in seen if phase == PHASE_FINE_TUNE]
+    assert all(np.array_equal(w, base_before) for w in head_epochs)  # frozen base
+    assert not np.array_equal(fine_epochs[-1], base_before)  # unfrozen in phase 2

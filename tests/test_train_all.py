@@ -121,3 +121,23 @@ def test_model_round_trip_reproduces_stored_predictions_under_tensorflow(tmp_pat
     np.testing.assert_allclose(proba, stored, atol=1e-5)
     manifest = json.loads((run.directory / art.MANIFEST).read_text())
     assert manifest["models"]["custom_cnn"]["last_conv_layer"] == get_spec("custom_cnn").last_conv_layer
+
+
+def test_a_failing_model_is_recorded_and_the_others_still_saved(tmp_path, monkeypatch, capsys):
+    """Offline ImageNet weights fail one backbone with a message saying how to proceed."""
+    import keras.src.utils.file_utils as file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    data = make_pool(tmp_path / "data", per_class=10, size=32)
+    out = tmp_path / "artifacts"
+    code = train_all.main(["--data", str(data), "--models", "mobilenetv2,simple_cnn", "--epochs", "1",
+                           "--img-size", "32", "--out", str(out), "--weights", "imagenet"])
+    assert code == 1
+    run = art.load_run(only_run(out))
+    failed = run.models["mobilenetv2"]
+    assert failed.status == art.STATUS_FAILED and "--weights" in failed.error
+    assert run.models["simple_cnn"].usable
+    assert "mobilenetv2 failed" in capsys.readouterr().err
