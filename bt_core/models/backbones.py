@@ -8,6 +8,8 @@ so :func:`~bt_core.models.registry.set_backbone_trainable` can tell head from ba
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import keras
 from keras import layers
@@ -115,81 +117,26 @@ def _build(
 
 _FINE_TUNE = "Pretrained on ImageNet (or from scratch); head trained first, then fine-tuned."
 
-
-@register_model(
-    "resnet50",
-    preprocessing="caffe",
-    last_conv_layer="conv5_block3_out",
-    family="backbone",
-    description=f"ResNet50 (23.6M backbone params). {_FINE_TUNE}",
-)
-def resnet50(num_classes: int, input_size: int, weights: str | None) -> keras.Model:
-    return _build("resnet50", "ResNet50", num_classes, input_size, weights)
-
-
-@register_model(
-    "resnet101",
-    preprocessing="caffe",
-    last_conv_layer="conv5_block3_out",
-    family="backbone",
-    description=f"ResNet101 (42.7M backbone params). {_FINE_TUNE}",
-)
-def resnet101(num_classes: int, input_size: int, weights: str | None) -> keras.Model:
-    return _build("resnet101", "ResNet101", num_classes, input_size, weights)
-
-
-@register_model(
-    "resnet152",
-    preprocessing="caffe",
-    last_conv_layer="conv5_block3_out",
-    family="backbone",
-    description=f"ResNet152 (58.4M backbone params). {_FINE_TUNE}",
-)
-def resnet152(num_classes: int, input_size: int, weights: str | None) -> keras.Model:
-    return _build("resnet152", "ResNet152", num_classes, input_size, weights)
-
-
-@register_model(
-    "vgg16",
-    preprocessing="caffe",
-    last_conv_layer="block5_conv3",
-    family="backbone",
+# name: (keras.applications function, preprocessing, last conv layer, description, recipe)
+_BACKBONES = {
+    "resnet50": ("ResNet50", "caffe", "conv5_block3_out", "ResNet50 (23.6M backbone params).", None),
+    "resnet101": ("ResNet101", "caffe", "conv5_block3_out", "ResNet101 (42.7M backbone params).", None),
+    "resnet152": ("ResNet152", "caffe", "conv5_block3_out", "ResNet152 (58.4M backbone params).", None),
     # No batch norm in VGG: Adam at 1e-3 tends to stall it when trained from scratch.
-    recipe=Recipe(learning_rate=1e-4),
-    description=f"VGG16 (plain 13-conv stack without batch norm, 14.7M backbone params). {_FINE_TUNE}",
-)
-def vgg16(num_classes: int, input_size: int, weights: str | None) -> keras.Model:
-    return _build("vgg16", "VGG16", num_classes, input_size, weights)
+    "vgg16": ("VGG16", "caffe", "block5_conv3",
+              "VGG16 (plain 13-conv stack without batch norm, 14.7M backbone params).", Recipe(learning_rate=1e-4)),
+    "densenet121": ("DenseNet121", "torch", "relu", "DenseNet121 (7.0M backbone params).", None),
+    "mobilenetv2": ("MobileNetV2", "tf", "out_relu", "MobileNetV2 (2.3M backbone params).", None),
+    "efficientnetb0": ("EfficientNetB0", "raw", "top_activation",
+                       "EfficientNetB0 (4.0M backbone params; rescales 0..255 input itself).", None),
+}
 
-
-@register_model(
-    "densenet121",
-    preprocessing="torch",
-    last_conv_layer="relu",
-    family="backbone",
-    description=f"DenseNet121 (7.0M backbone params). {_FINE_TUNE}",
-)
-def densenet121(num_classes: int, input_size: int, weights: str | None) -> keras.Model:
-    return _build("densenet121", "DenseNet121", num_classes, input_size, weights)
-
-
-@register_model(
-    "mobilenetv2",
-    preprocessing="tf",
-    last_conv_layer="out_relu",
-    family="backbone",
-    description=f"MobileNetV2 (2.3M backbone params). {_FINE_TUNE}",
-)
-def mobilenetv2(num_classes: int, input_size: int, weights: str | None) -> keras.Model:
-    return _build("mobilenetv2", "MobileNetV2", num_classes, input_size, weights)
-
-
-@register_model(
-    "efficientnetb0",
-    preprocessing="raw",
-    last_conv_layer="top_activation",
-    family="backbone",
-    description=f"EfficientNetB0 (4.0M backbone params; rescales 0..255 input itself). {_FINE_TUNE}",
-)
-def efficientnetb0(num_classes: int, input_size: int, weights: str | None) -> keras.Model:
-    return _build("efficientnetb0", "EfficientNetB0", num_classes, input_size, weights)
+for _name, (_application, _preprocessing, _last_conv, _description, _recipe) in _BACKBONES.items():
+    register_model(
+        _name,
+        preprocessing=_preprocessing,
+        last_conv_layer=_last_conv,
+        family="backbone",
+        recipe=_recipe,
+        description=f"{_description} {_FINE_TUNE}",
+    )(functools.partial(_build, _name, _application))
