@@ -1,0 +1,74 @@
+"""Model comparison: scores, curves, paired bootstrap intervals and significance tests.
+
+Pure functions of predictions (no Streamlit); the dashboard pages call them. Start from
+:func:`leaderboard` (one row per model of a run) or :func:`run_model_data` (the arrays).
+"""
+
+from bt_core.compare.bootstrap import (
+    BOOTSTRAP_METRICS,
+    bootstrap_counts,
+    bootstrap_indices,
+    counts_from_indices,
+    paired_bootstrap,
+    resampled_metrics,
+    weighted_auc,
+)
+from bt_core.compare.curves import class_curves, pr_points, pr_summary, roc_points, tumor_roc
+from bt_core.compare.run_comparison import LEADERBOARD_COLUMNS, ModelData, leaderboard, run_model_data
+from bt_core.compare.scores import (
+    MODEL_SCORE_KEYS,
+    binary_auc,
+    brier_score,
+    class_report,
+    confusion_counts,
+    expected_calibration_error,
+    log_loss,
+    model_scores,
+    negative_class_index,
+    one_vs_all_counts,
+    reliability_bins,
+    tumor_probability,
+)
+from bt_core.compare.significance import (
+    cochrans_q,
+    flip_counts,
+    mcnemar_exact_p,
+    pairwise_mcnemar,
+    significance_matrix,
+)
+
+__all__ = [
+    "BOOTSTRAP_METRICS",
+    "LEADERBOARD_COLUMNS",
+    "MODEL_SCORE_KEYS",
+    "ModelData",
+    "binary_auc",
+    "bootstrap_counts",
+    "bootstrap_indices",
+    "brier_score",
+    "class_curves",
+    "class_report",
+    "cochrans_q",
+    "confusion_counts",
+    "counts_from_indices",
+    "expected_calibration_error",
+    "flip_counts",
+    "leaderboard",
+    "log_loss",
+    "mcnemar_exact_p",
+    "model_scores",
+    "negative_class_index",
+    "one_vs_all_counts",
+    "paired_bootstrap",
+    "pairwise_mcnemar",
+    "pr_points",
+    "pr_summary",
+    "reliability_bins",
+    "resampled_metrics",
+    "roc_points",
+    "run_model_data",
+    "significance_matrix",
+    "tumor_probability",
+    "tumor_roc",
+    "weighted_auc",
+]

@@ -1,0 +1,158 @@
+"""From a loaded run to comparable arrays and one leaderboard table of every usable model."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bt_core.artifacts import Run, probability_columns
+from bt_core.compare.bootstrap import BOOTSTRAP_METRICS, paired_bootstrap
+from bt_core.compare.scores import DEFAULT_NEGATIVE_CLASS, MODEL_SCORE_KEYS, model_scores
+
+INTERVAL_COLUMNS = [f"{metric}_{bound}" for metric in BOOTSTRAP_METRICS for bound in ("lower", "upper")]
+# (column, where it comes from): the manifest's model entry or the model's metrics.json.
+TRAINING_COLUMNS = [
+    ("params_trainable", "manifest"),
+    ("params_total", "manifest"),
+    ("train_seconds", "manifest"),
+    ("inference_seconds", "manifest"),
+    ("epochs_run", "manifest"),
+    ("train_accuracy", "metrics"),
+    ("train_minus_test_accuracy", "metrics"),
+]
+LEADERBOARD_COLUMNS = ["model", *MODEL_SCORE_KEYS, *INTERVAL_COLUMNS, *(name for name, _ in TRAINING_COLUMNS)]
+
+
+@dataclass
+class ModelData:
+    """One model's test predictions as arrays, rows in the same image order for every model."""
+
+    name: str
+    y_true: np.ndarray  # int class indices, manifest class order
+    proba: np.ndarray  # (N, C) float64
+    correct: np.ndarray  # bool: argmax class == true class
+    ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=str))  # test image ids
+
+
+def _model_arrays(name: str, predictions: pd.DataFrame, class_names: list[str]) -> ModelData:
+    # validate_predictions (in load_run) already refused labels outside class_names.
+    y_true = pd.Index(class_names).get_indexer(predictions["label"].to_numpy()).astype(np.int64)
+    proba = predictions[probability_columns(class_names)].to_numpy(dtype=np.float64)
+    ids = np.asarray(predictions["id"].to_numpy(), dtype=str)
+    return ModelData(name=name, y_true=y_true, proba=proba, correct=proba.argmax(axis=1) == y_true, ids=ids)
+
+
+def _align(model: ModelData, reference: ModelData) -> ModelData | str:
+    """``model`` reordered to the reference's test ids, or why it cannot be compared with it."""
+    if np.array_equal(model.ids, reference.ids):
+        aligned = model
+    else:
+        missing = np.setdiff1d(reference.ids, model.ids)
+        extra = np.setdiff1d(model.ids, reference.ids)
+        if len(missing) or len(extra) or len(model.ids) != len(reference.ids):
+            return (
+                f"test images differ from {reference.name}'s: {len(missing)} of its ids missing, "
+                f"{len(extra)} other ids"
+            )
+        position = {image_id: i for i, image_id in enumerate(model.ids)}
+        order = np.array([position[image_id] for image_id in reference.ids])
+        aligned = ModelData(
+            name=model.name,
+            y_true=model.y_true[order],
+            proba=model.proba[order],
+            correct=model.correct[order],
+            ids=model.ids[order],
+        )
+    disagreeing = int((aligned.y_true != reference.y_true).sum())
+    if disagreeing:
+        return f"labels of {disagreeing} test images differ from {reference.name}'s"
+    return aligned
+
+
+def run_model_data(run: Run) -> tuple[dict[str, ModelData], dict[str, str]]:
+    """The usable models' predictions as arrays on one shared test set, plus ``excluded``.
+
+    The first usable model (manifest order) fixes the test ids; a model with the same ids in
+    another order is reordered, one with other ids or other labels is excluded. ``excluded``
+    maps each model left out to why, unusable ones (failed, unreadable) included.
+    """
+    class_names = run.class_names
+    data: dict[str, ModelData] = {}
+    excluded: dict[str, str] = {}
+    reference: ModelData | None = None
+    for name, artifacts in run.models.items():
+        if not artifacts.usable:
+            excluded[name] = artifacts.error or "no predictions"
+            continue
+        model = _model_arrays(name, artifacts.predictions, class_names)
+        if len(model.ids) == 0:
+            excluded[name] = "predictions.csv has no rows"
+            continue
+        if len(np.unique(model.ids)) != len(model.ids):
+            excluded[name] = "predictions.csv repeats test ids"
+            continue
+        if reference is None:
+            reference = model
+            data[name] = model
+            continue
+        aligned = _align(model, reference)
+        if isinstance(aligned, str):
+            excluded[name] = aligned
+        else:
+            data[name] = aligned
+    return data, excluded
+
+
+def _number(value: Any) -> float:
+    """A JSON value as float; NaN when missing, null or not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
+
+
+def _training_facts(run: Run, name: str, test_accuracy: float | None) -> dict[str, float]:
+    artifacts = run.models[name]
+    sources = {"manifest": artifacts.info, "metrics": artifacts.metrics}
+    facts = {column: _number(sources[source].get(column)) for column, source in TRAINING_COLUMNS}
+    if math.isnan(facts["train_minus_test_accuracy"]) and not math.isnan(facts["train_accuracy"]):
+        # Older metrics.json may have the train accuracy without the gap.
+        facts["train_minus_test_accuracy"] = facts["train_accuracy"] - (test_accuracy or math.nan)
+    return facts
+
+
+def leaderboard(run: Run, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per usable model (manifest order): model, every model_scores key, paired
+    bootstrap intervals (<metric>_lower / _upper for accuracy, macro_f1, macro_auc) and the
+    training facts (params_trainable, params_total, train_seconds, inference_seconds,
+    epochs_run, train_accuracy, train_minus_test_accuracy; NaN when missing).
+
+    Undefined scores are NaN. ``frame.attrs["excluded"]`` maps models left out to why.
+    """
+    data, excluded = run_model_data(run)
+    if not data:
+        empty = pd.DataFrame({column: pd.Series(dtype=object if column == "model" else float) for column in LEADERBOARD_COLUMNS})
+        empty.attrs["excluded"] = excluded
+        return empty
+    class_names = run.class_names
+    y_true = next(iter(data.values())).y_true
+    intervals = paired_bootstrap(
+        y_true, {name: model.proba for name, model in data.items()}, n_resamples=n_resamples, seed=seed
+    )
+    bounds: dict[str, dict[str, float]] = {name: {} for name in data}
+    for row in intervals.itertuples(index=False):
+        bounds[row.model][f"{row.metric}_lower"] = row.lower
+        bounds[row.model][f"{row.metric}_upper"] = row.upper
+    rows = []
+    for name, model in data.items():
+        scores = model_scores(model.y_true, model.proba, class_names, DEFAULT_NEGATIVE_CLASS)
+        rows.append({"model": name, **scores, **bounds[name], **_training_facts(run, name, scores["accuracy"])})
+    frame = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
+    numeric = LEADERBOARD_COLUMNS[1:]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce").astype(float)
+    frame["n"] = frame["n"].astype(np.int64)
+    frame.attrs["excluded"] = excluded
+    return frame
