@@ -1,4 +1,4 @@
-"""Dashboard entry point: page setup, the run picker and routing, nothing else.
+"""Dashboard entry point: page setup, the sidebar (run picker, tools) and routing, nothing else.
 
 Run with ``streamlit run dashboard/app.py -- --artifacts DIR`` (see dashboard/settings.py).
 
@@ -10,15 +10,30 @@ the run picker.
 
 import streamlit as st
 
-from dashboard import settings
+from dashboard import presentation, settings
 from dashboard.run_picker import render_run_picker
+from dashboard.sidebar import render_sidebar_tools
 
-st.set_page_config(page_title="Brain-tumor model zoo", page_icon="🧠", layout="wide")
+presenting = presentation.presentation_enabled()
+st.set_page_config(
+    page_title="Brain-tumor model zoo",
+    page_icon="🧠",
+    layout="wide",
+    initial_sidebar_state="collapsed" if presenting else "auto",
+)
 
-render_run_picker(settings.artifacts_dir())
+run_dir = render_run_picker(settings.artifacts_dir())
+render_sidebar_tools(run_dir)
+presentation.apply_presentation_css()
 
 pages = [
     st.Page("app_pages/models.py", title="Models", icon=":material/leaderboard:", default=True),
+    st.Page("app_pages/curves.py", title="ROC & PR curves", icon=":material/show_chart:", url_path="curves"),
+    st.Page("app_pages/confusion.py", title="Confusion", icon=":material/grid_on:", url_path="confusion"),
+    st.Page("app_pages/training.py", title="Training", icon=":material/timeline:", url_path="training"),
+    st.Page("app_pages/calibration.py", title="Calibration", icon=":material/tune:", url_path="calibration"),
+    st.Page("app_pages/significance.py", title="Significance", icon=":material/compare_arrows:",
+            url_path="significance"),
     st.Page("app_pages/run_details.py", title="Run", icon=":material/description:"),
 ]
 st.navigation(pages).run()

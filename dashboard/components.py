@@ -59,7 +59,7 @@ MISSING = "—"
 SPLITS = ["train", "val", "test"]
 
 
-def _number(value: Any) -> float:
+def as_number(value: Any) -> float:
     """A float, or NaN for anything missing or not numeric (a blank cell, not a crash)."""
     try:
         return float(value)
@@ -68,7 +68,7 @@ def _number(value: Any) -> float:
 
 
 def _count(value: Any) -> int:
-    number = _number(value)
+    number = as_number(value)
     return int(number) if np.isfinite(number) else 0
 
 
@@ -110,10 +110,10 @@ def models_table(run: Run) -> pd.DataFrame:
         metrics = model.metrics if model.usable else {}
         row: dict[str, Any] = {MODEL: name, STATUS: status}
         for column, key in METRIC_KEYS.items():
-            row[column] = _number(metrics.get(key))
-        row[TRAINABLE_PARAMS] = _number(info.get("params_trainable"))
-        row[TRAIN_SECONDS] = _number(info.get("train_seconds"))
-        row[EPOCHS_RUN] = _number(info.get("epochs_run"))
+            row[column] = as_number(metrics.get(key))
+        row[TRAINABLE_PARAMS] = as_number(info.get("params_trainable"))
+        row[TRAIN_SECONDS] = as_number(info.get("train_seconds"))
+        row[EPOCHS_RUN] = as_number(info.get("epochs_run"))
         row[PROBLEM] = model.error or ""
         rows.append(row)
     table = pd.DataFrame(rows, columns=MODEL_TABLE_COLUMNS)
@@ -288,8 +288,8 @@ def model_status_table(manifest: Mapping[str, Any]) -> pd.DataFrame:
                 STATUS: str(info.get("status", "unknown")),
                 "Family": str(info.get("family", "")),
                 "Input size": str(info.get("input_size", "")),
-                EPOCHS_RUN: _number(info.get("epochs_run")),
-                TRAIN_SECONDS: _number(info.get("train_seconds")),
+                EPOCHS_RUN: as_number(info.get("epochs_run")),
+                TRAIN_SECONDS: as_number(info.get("train_seconds")),
                 "Error": str(info.get("error") or ""),
             }
         )
@@ -301,7 +301,7 @@ def model_status_table(manifest: Mapping[str, Any]) -> pd.DataFrame:
 def timing_summary(manifest: Mapping[str, Any]) -> dict[str, str]:
     """Started, finished and duration of the run, as text."""
     timing = manifest.get("timing") or {}
-    seconds = _number(timing.get("seconds"))
+    seconds = as_number(timing.get("seconds"))
     if np.isfinite(seconds):
         minutes, rest = divmod(seconds, 60)
         duration = f"{int(minutes)} min {rest:.0f} s" if minutes else f"{rest:.1f} s"

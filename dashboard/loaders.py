@@ -4,6 +4,9 @@ Every cache key holds the mtime of the manifests involved: training rewrites a r
 manifest after each change of state, so a new or re-trained run is read again while an
 unchanged one comes from the cache. (Trained models will be loaded lazily, with
 ``st.cache_resource``, only on the pages that explain them.)
+
+The comparison loaders below never load a model: every number comes from the run's
+tables through :mod:`bt_core.compare`, computed once per run and manifest version.
 """
 
 from __future__ import annotations
@@ -13,8 +16,17 @@ from typing import Any
 
 import streamlit as st
 
+import numpy as np
+import pandas as pd
+
 from bt_core import artifacts
 from bt_core.artifacts import Run, RunSummary
+from bt_core.compare import run_comparison
+from bt_core.compare.run_comparison import ModelData
+from dashboard import compare_tables
+
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
 
 
 def _manifest_mtime(run_dir: Path) -> int:
@@ -69,3 +81,125 @@ def load_manifest(run_dir: Path | str) -> dict[str, Any]:
     """A run's manifest alone (opens even when the run's tables are broken)."""
     directory = Path(run_dir)
     return _load_manifest_cached(str(directory), _manifest_mtime(directory))
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def _key(run_dir: Path | str) -> tuple[str, int]:
+    directory = Path(run_dir)
+    return str(directory), _manifest_mtime(directory)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _model_data_cached(run_dir: str, manifest_mtime: int) -> tuple[dict[str, ModelData], dict[str, str]]:
+    return run_comparison.run_model_data(_load_run_cached(run_dir, manifest_mtime))
+
+
+def load_model_data(run_dir: Path | str) -> tuple[dict[str, ModelData], dict[str, str]]:
+    """Labels and probabilities of every comparable model, and why the others are left out."""
+    return _model_data_cached(*_key(run_dir))
+
+
+@st.cache_data(show_spinner="Bootstrapping confidence intervals…", max_entries=8)
+def _leaderboard_cached(run_dir: str, manifest_mtime: int, n_resamples: int, seed: int) -> pd.DataFrame:
+    return run_comparison.leaderboard(_load_run_cached(run_dir, manifest_mtime), n_resamples=n_resamples, seed=seed)
+
+
+def load_leaderboard(run_dir: Path | str) -> pd.DataFrame:
+    """bt_core.compare's leaderboard of the run, with paired-bootstrap intervals."""
+    return _leaderboard_cached(*_key(run_dir), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _model_scores_cached(run_dir: str, manifest_mtime: int) -> pd.DataFrame:
+    run = _load_run_cached(run_dir, manifest_mtime)
+    model_data, _excluded = _model_data_cached(run_dir, manifest_mtime)
+    return compare_tables.model_scores_table(model_data, run.class_names)
+
+
+def load_model_scores(run_dir: Path | str) -> pd.DataFrame:
+    """Every model's scores without intervals (fast: no bootstrap)."""
+    return _model_scores_cached(*_key(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _class_curves_cached(run_dir: str, manifest_mtime: int, kind: str) -> dict[str, pd.DataFrame]:
+    run = _load_run_cached(run_dir, manifest_mtime)
+    model_data, _excluded = _model_data_cached(run_dir, manifest_mtime)
+    return compare_tables.class_curves_by_model(model_data, run.class_names, kind)
+
+
+def load_class_curves(run_dir: Path | str, kind: str) -> dict[str, pd.DataFrame]:
+    """Per model, its one-vs-rest ROC (``kind="roc"``) or precision-recall curves."""
+    return _class_curves_cached(*_key(run_dir), kind)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _tumor_roc_cached(run_dir: str, manifest_mtime: int) -> dict[str, pd.DataFrame]:
+    run = _load_run_cached(run_dir, manifest_mtime)
+    model_data, _excluded = _model_data_cached(run_dir, manifest_mtime)
+    return compare_tables.tumor_roc_by_model(model_data, run.class_names)
+
+
+def load_tumor_roc(run_dir: Path | str) -> dict[str, pd.DataFrame]:
+    """Per model, its tumor vs no-tumor ROC curve."""
+    return _tumor_roc_cached(*_key(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _confusion_cached(run_dir: str, manifest_mtime: int) -> dict[str, np.ndarray]:
+    run = _load_run_cached(run_dir, manifest_mtime)
+    model_data, _excluded = _model_data_cached(run_dir, manifest_mtime)
+    return compare_tables.confusion_matrices(model_data, len(run.class_names))
+
+
+def load_confusion_matrices(run_dir: Path | str) -> dict[str, np.ndarray]:
+    """Per model, its confusion count matrix (rows true, columns predicted)."""
+    return _confusion_cached(*_key(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _reliability_cached(
+    run_dir: str, manifest_mtime: int, n_bins: int
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    model_data, _excluded = _model_data_cached(run_dir, manifest_mtime)
+    return (
+        compare_tables.reliability_by_model(model_data, n_bins),
+        compare_tables.calibration_table(model_data, n_bins),
+    )
+
+
+def load_reliability(run_dir: Path | str, n_bins: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Per model, its reliability bins; and the per-model calibration table."""
+    return _reliability_cached(*_key(run_dir), n_bins)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _significance_cached(
+    run_dir: str, manifest_mtime: int, alpha: float
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    model_data, _excluded = _model_data_cached(run_dir, manifest_mtime)
+    return compare_tables.significance_tables(model_data, alpha)
+
+
+def load_significance(
+    run_dir: Path | str, alpha: float = 0.05
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Pairwise McNemar table, Holm p-value matrix and Cochran's Q of the run's models."""
+    return _significance_cached(*_key(run_dir), alpha)
+
+
+# cache_resource, not cache_data: the archive can be hundreds of MB, so it is shared
+# read-only instead of copied on every rerun.
+@st.cache_resource(show_spinner="Reading test images…", max_entries=2)
+def _test_images_cached(run_dir: str, manifest_mtime: int) -> tuple[np.ndarray, np.ndarray]:
+    del manifest_mtime  # part of the cache key only
+    images, ids = artifacts.load_test_images(Path(run_dir))
+    images.setflags(write=False)
+    return images, ids
+
+
+def load_test_images(run_dir: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    """The run's test images (uint8, read-only) and ids; raises ArtifactError if unreadable."""
+    return _test_images_cached(*_key(run_dir))

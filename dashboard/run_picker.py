@@ -10,6 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from bt_core.artifacts import ArtifactError, Run
+from bt_core.compare.run_comparison import ModelData
 from dashboard import components, loaders, settings
 
 RUN_DIR_KEY = "run_dir"
@@ -44,3 +46,28 @@ def show_no_runs() -> None:
     artifacts_dir = settings.artifacts_dir()
     st.info(f"No runs in `{artifacts_dir}` yet. Train the demo zoo to create one:")
     st.code(components.demo_command(artifacts_dir), language="bash")
+
+
+def open_selected_run() -> Run | None:
+    """The chosen run's tables, or None after telling the user why there are none."""
+    run_dir = selected_run_dir()
+    if run_dir is None:
+        show_no_runs()
+        return None
+    try:
+        return loaders.load_run_tables(run_dir)
+    except ArtifactError as exc:
+        st.error(f"Run `{run_dir}` cannot be opened: {exc}")
+        return None
+
+
+def open_model_data(run: Run, minimum: int = 1) -> dict[str, ModelData] | None:
+    """The run's comparable models (at least ``minimum``), noting the ones left out."""
+    model_data, excluded = loaders.load_model_data(run.directory)
+    if excluded:
+        st.caption("Left out: " + "; ".join(f"**{name}** ({reason})" for name, reason in excluded.items()))
+    if len(model_data) < minimum:
+        needed = "a model" if minimum == 1 else f"{minimum} models"
+        st.info(f"This view needs {needed} with test predictions; the run has {len(model_data)}.")
+        return None
+    return model_data

@@ -2,12 +2,16 @@
 
 A fabricated run has good models (history, predictions, metrics computed with sklearn from
 those predictions, so every number is consistent), one model whose training failed, and
-one model whose predictions.csv is corrupt. ``fabricate_unreadable_run`` writes a run of
-a future artifact format that this code must refuse to open.
+one model whose predictions.csv is corrupt. ``fabricate_zoo_run`` writes a larger run of
+that kind for the comparison views: five good models with realistic, differently
+calibrated probabilities, one of them fine-tuned in two phases, and class-patterned test
+images. ``fabricate_unreadable_run`` writes a run of a future artifact format that this
+code must refuse to open.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,21 @@ CORRUPT_MODEL = "vit_tiny"
 # Appended to the first rows of a real predictions.csv: more fields than the header, so
 # pandas raises ParserError, as on a file garbled by an interrupted copy.
 GARBLED_ROW = "test_9999,glioma,glioma,0.1,0.2,0.3,0.4,0.5,0.6\n"
+# The zoo run: model -> (skill, temperature). A temperature below 1 sharpens the
+# probabilities (an over-confident model), above 1 flattens them.
+ZOO_MODELS = {
+    "simple_cnn": (1.2, 0.7),
+    "custom_cnn": (2.0, 1.0),
+    "mobilenet_v2": (2.8, 0.8),
+    "efficientnet_b0": (3.6, 1.0),
+    "resnet18": (2.4, 1.4),
+}
+FINE_TUNED_MODEL = "efficientnet_b0"
+FINE_TUNE_PHASES = {"head": 3, "fine_tune": 4}
+ZOO_SPLIT_SIZES = {"train": 30, "val": 10, "test": 40}
+ZOO_IMAGE_SIDE = 32
+# Train accuracy above test accuracy by this much (metrics.json's train_minus_test_accuracy).
+ZOO_TRAIN_GAP = 0.05
 SKIPPED = [
     {"path": "Training/glioma/broken_001.jpg", "reason": "cannot decode image"},
     {"path": "Testing/notumor/tiny.png", "reason": "image smaller than 32 px"},
@@ -61,6 +80,9 @@ class FabricatedRun:
     failed_model: str = FAILED_MODEL
     failed_error: str = FAILED_ERROR
     corrupt_model: str = CORRUPT_MODEL
+    histories: dict[str, pd.DataFrame] = field(default_factory=dict)
+    test_ids: list[str] = field(default_factory=list)
+    test_images: np.ndarray | None = None
 
     @property
     def model_names(self) -> list[str]:
@@ -92,10 +114,10 @@ def compute_metrics(predictions: pd.DataFrame, class_names: list[str]) -> dict[s
     }
 
 
-def _split_table() -> pd.DataFrame:
+def _split_table(split_sizes: Mapping[str, int] = SPLIT_SIZES) -> pd.DataFrame:
     rows = [
         {"path": f"{split}/{name}/img_{index:03d}.jpg", "split": split, "label": name}
-        for split, size in SPLIT_SIZES.items()
+        for split, size in split_sizes.items()
         for name in CLASS_NAMES
         for index in range(size)
     ]
@@ -114,6 +136,61 @@ def _probabilities(rng: np.random.Generator, label_index: np.ndarray, skill: flo
     logits[np.arange(len(label_index)), label_index] += skill
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _realistic_probabilities(
+    rng: np.random.Generator, label_index: np.ndarray, skill: float, temperature: float
+) -> np.ndarray:
+    """Softmax of noisy logits where glioma and meningioma are confused more than the rest
+    and "notumor" is easiest, as on real MRI data; ``temperature`` sets the confidence."""
+    n, n_classes = len(label_index), len(CLASS_NAMES)
+    logits = rng.normal(scale=1.0, size=(n, n_classes))
+    rows = np.arange(n)
+    logits[rows, label_index] += skill * rng.uniform(0.4, 1.6, size=n)
+    glioma, meningioma, notumor = (CLASS_NAMES.index(name) for name in ("glioma", "meningioma", "notumor"))
+    partner = np.where(label_index == glioma, meningioma, np.where(label_index == meningioma, glioma, -1))
+    has_partner = partner >= 0
+    logits[rows[has_partner], partner[has_partner]] += 0.5 * skill
+    logits[label_index == notumor, notumor] += 0.5
+    logits /= temperature
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _pattern_images(rng: np.random.Generator, label_index: np.ndarray, side: int) -> np.ndarray:
+    """Dark, noisy squares with a bright disc whose place and size depend on the class."""
+    grid_y, grid_x = np.mgrid[0:side, 0:side] / side
+    images = rng.normal(30, 12, size=(len(label_index), side, side, 3))
+    for number, label in enumerate(label_index):
+        centre_x, centre_y = 0.3 + 0.4 * (label % 2), 0.3 + 0.4 * (label // 2)
+        radius = 0.12 + 0.04 * label
+        disc = (grid_x - centre_x) ** 2 + (grid_y - centre_y) ** 2 < radius**2
+        images[number][disc] += 170
+    return np.clip(images, 0, 255).astype(np.uint8)
+
+
+def _two_phase_history(phases: Mapping[str, int]) -> pd.DataFrame:
+    """Head training at lr 1e-3, then fine-tuning at a decaying lr from 1e-5."""
+    frames, epoch = [], 1
+    for number, (phase, epochs) in enumerate(phases.items()):
+        step = np.arange(epochs)
+        start = 1e-3 if number == 0 else 1e-5
+        progress = epoch + step
+        frames.append(
+            pd.DataFrame(
+                {
+                    "epoch": progress,
+                    "phase": phase,
+                    "loss": 1.2 / (1 + 0.4 * progress),
+                    "accuracy": 0.55 + 0.05 * progress,
+                    "val_loss": 1.3 / (1 + 0.35 * progress),
+                    "val_accuracy": 0.5 + 0.045 * progress,
+                    "lr": start * 0.5**step,
+                }
+            )
+        )
+        epoch += epochs
+    return pd.concat(frames, ignore_index=True)
 
 
 def _history(epochs: int) -> pd.DataFrame:
@@ -139,11 +216,21 @@ def fabricate_run(
     dataset_name: str = "figshare-demo",
     good_models: dict[str, float] | None = None,
     seed: int = 0,
+    split_sizes: Mapping[str, int] = SPLIT_SIZES,
+    temperatures: Mapping[str, float] | None = None,
+    fine_tuned: str | None = None,
+    image_side: int = 8,
+    train_gap: float | None = None,
 ) -> FabricatedRun:
-    """Write a complete run folder under ``artifacts_dir`` and return what went into it."""
+    """Write a complete run folder under ``artifacts_dir`` and return what went into it.
+
+    ``temperatures`` switches the good models to realistic probabilities (see
+    :func:`_realistic_probabilities`); ``fine_tuned`` names a model trained in two phases;
+    ``train_gap`` adds train accuracy (test accuracy + gap) to every metrics.json.
+    """
     good_models = dict(GOOD_MODELS if good_models is None else good_models)
     rng = np.random.default_rng(seed)
-    split = _split_table()
+    split = _split_table(split_sizes)
     counts = _counts(split)
     writer = RunWriter(
         Path(artifacts_dir) / run_id,
@@ -180,14 +267,26 @@ def fabricate_run(
     test = split[split["split"] == "test"].reset_index(drop=True)
     label_index = test["label"].map(CLASS_NAMES.index).to_numpy()
     ids = [f"test_{index:04d}" for index in range(len(test))]
-    writer.write_test_images(rng.integers(0, 256, (len(test), 8, 8, 3), dtype=np.uint8), ids)
+    if temperatures is None:
+        images = rng.integers(0, 256, (len(test), image_side, image_side, 3), dtype=np.uint8)
+    else:
+        images = _pattern_images(rng, label_index, image_side)
+    writer.write_test_images(images, ids)
+    fabricated.test_ids, fabricated.test_images = ids, images
 
     for number, (name, skill) in enumerate({**good_models, CORRUPT_MODEL: 2.0}.items()):
-        predictions = predictions_frame(
-            ids, list(test["label"]), _probabilities(rng, label_index, skill), CLASS_NAMES
-        )
+        if temperatures is None:
+            probabilities = _probabilities(rng, label_index, skill)
+        else:
+            probabilities = _realistic_probabilities(rng, label_index, skill, temperatures.get(name, 1.0))
+        predictions = predictions_frame(ids, list(test["label"]), probabilities, CLASS_NAMES)
         metrics = compute_metrics(predictions, CLASS_NAMES)
-        writer.write_history(name, _history(3))
+        if train_gap is not None:
+            metrics["train_accuracy"] = min(1.0, metrics["accuracy"] + train_gap)
+            metrics["train_minus_test_accuracy"] = metrics["train_accuracy"] - metrics["accuracy"]
+        history = _two_phase_history(FINE_TUNE_PHASES) if name == fine_tuned else _history(3)
+        phases = list(dict.fromkeys(history["phase"]))
+        writer.write_history(name, history)
         writer.write_predictions(name, predictions)
         writer.write_metrics(name, metrics)
         writer.set_model_status(
@@ -196,7 +295,9 @@ def fabricate_run(
             params_trainable=10_000 * (number + 1) ** 2,
             params_total=12_000 * (number + 1) ** 2,
             train_seconds=12.5 * (number + 1),
-            epochs_run=3,
+            epochs_run=len(history),
+            best_epoch=int(history.loc[history["val_loss"].idxmin(), "epoch"]),
+            phases=phases,
             input_size=[64, 64, 3],
             preprocessing="rescale_0_1",
             family="cnn",
@@ -204,6 +305,7 @@ def fabricate_run(
         if name != CORRUPT_MODEL:
             fabricated.metrics[name] = metrics
             fabricated.predictions[name] = predictions
+            fabricated.histories[name] = history
     corrupt_path = model_dir(writer.run_dir, CORRUPT_MODEL) / PREDICTIONS
     first_rows = corrupt_path.read_text(encoding="utf-8").splitlines(keepends=True)[:6]
     corrupt_path.write_text("".join(first_rows) + GARBLED_ROW, encoding="utf-8")
@@ -212,6 +314,26 @@ def fabricate_run(
     )
     fabricated.manifest = writer.manifest
     return fabricated
+
+
+def fabricate_zoo_run(
+    artifacts_dir: Path, run_id: str = "20240701-120000_zoo", *, seed: int = 7
+) -> FabricatedRun:
+    """A run for the comparison views: the five ZOO_MODELS (FINE_TUNED_MODEL in two
+    phases), a failed and a corrupt model, 160 test images with class patterns."""
+    return fabricate_run(
+        artifacts_dir,
+        run_id,
+        created="2024-07-01T12:00:00",
+        dataset_name="figshare-zoo",
+        good_models={name: skill for name, (skill, _temperature) in ZOO_MODELS.items()},
+        seed=seed,
+        split_sizes=ZOO_SPLIT_SIZES,
+        temperatures={name: temperature for name, (_skill, temperature) in ZOO_MODELS.items()},
+        fine_tuned=FINE_TUNED_MODEL,
+        image_side=ZOO_IMAGE_SIDE,
+        train_gap=ZOO_TRAIN_GAP,
+    )
 
 
 def fabricate_unreadable_run(

@@ -1,5 +1,6 @@
 """The dashboard as a user sees it, run headless with Streamlit's AppTest."""
 
+import json
 import os
 from pathlib import Path
 
@@ -7,11 +8,24 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from sklearn.metrics import confusion_matrix, roc_auc_score
+
 from bt_core.artifacts import MANIFEST, read_json, write_json
+from bt_core.compare.scores import expected_calibration_error
+from dashboard import compare_tables as ct
 from dashboard import components as c
 from dashboard import loaders
 from dashboard.settings import ARTIFACTS_ENV
-from fabricate import CLASS_NAMES, SKIPPED, fabricate_run, fabricate_unreadable_run
+from dashboard.sidebar import report_file_name
+from fabricate import (
+    CLASS_NAMES,
+    FINE_TUNE_PHASES,
+    FINE_TUNED_MODEL,
+    SKIPPED,
+    fabricate_run,
+    fabricate_unreadable_run,
+    fabricate_zoo_run,
+)
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 RUN_PAGE = "app_pages/run_details.py"
@@ -181,3 +195,243 @@ def test_a_rewritten_manifest_is_read_again_and_an_unchanged_one_is_cached(fabri
     assert loaders.load_run_tables(run_dir).manifest["dataset"]["name"] == "retrained"
     assert loaders.load_manifest(run_dir)["dataset"]["name"] == "retrained"
     assert [run.dataset for run in loaders.list_runs(run_dir.parent)] == ["retrained"]
+
+
+# --------------------------------------------------------------------------- comparison pages
+
+CURVES_PAGE = "app_pages/curves.py"
+CONFUSION_PAGE = "app_pages/confusion.py"
+TRAINING_PAGE = "app_pages/training.py"
+CALIBRATION_PAGE = "app_pages/calibration.py"
+SIGNIFICANCE_PAGE = "app_pages/significance.py"
+COMPARISON_PAGES = [MODELS_PAGE, CURVES_PAGE, CONFUSION_PAGE, TRAINING_PAGE, CALIBRATION_PAGE, SIGNIFICANCE_PAGE]
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """The fabricated five-model run (one fine-tuned in two phases), shared by these tests so
+    the dashboard's caches are warm after the first."""
+    return fabricate_zoo_run(tmp_path_factory.mktemp("zoo") / "artifacts")
+
+
+@pytest.fixture
+def zoo_app(open_app, zoo):
+    return open_app(zoo.run_dir.parent)
+
+
+def open_page(app: AppTest, page: str) -> AppTest:
+    app.switch_page(page).run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def charts(app: AppTest) -> list[dict]:
+    """The figures of the page's plotly charts, as Plotly JSON."""
+    return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def chart_configs(app: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.config) for chart in app.get("plotly_chart")]
+
+
+def download_names(app: AppTest) -> list[str]:
+    return [button.proto.label for button in app.get("download_button")]
+
+
+def dataframe_with(app: AppTest, column: str):
+    return next(element.value for element in app.dataframe if column in element.value.columns)
+
+
+def test_every_comparison_page_opens_on_the_zoo_run_with_pngs_and_csvs(zoo_app):
+    expected_charts = {MODELS_PAGE: 1, CURVES_PAGE: 3, CONFUSION_PAGE: 6, TRAINING_PAGE: 2,
+                       CALIBRATION_PAGE: 1, SIGNIFICANCE_PAGE: 1}
+    for page in COMPARISON_PAGES:
+        app = open_page(zoo_app, page)
+        assert len(app.get("plotly_chart")) == expected_charts[page], page
+        for config in chart_configs(app):
+            options = config["toImageButtonOptions"]
+            assert options["format"] == "png" and options["scale"] == 2
+            assert options["filename"].startswith("20240701-120000_zoo")
+        # Every table has a CSV button (the sidebar's report button aside).
+        assert download_names(app).count("Download CSV") >= 1, page
+
+
+def test_leaderboard_shows_every_model_with_intervals_and_tumor_scores(zoo_app, zoo):
+    app = open_page(zoo_app, MODELS_PAGE)
+    table = app.dataframe[0].value
+    assert list(table[c.MODEL]) == zoo.model_names
+    assert list(table.columns) == ct.LEADERBOARD_COLUMNS
+    rows = table.set_index(c.MODEL)
+    for name, metrics in zoo.metrics.items():
+        assert rows.loc[name, c.ACCURACY] == pytest.approx(metrics["accuracy"])
+        assert rows.loc[name, c.MACRO_AUC] == pytest.approx(metrics["macro_auc"])
+        assert rows.loc[name, ct.ACCURACY_CI] != ""
+    predictions = zoo.predictions["mobilenet_v2"]
+    is_tumor, called_tumor = predictions["label"] != "notumor", predictions["pred"] != "notumor"
+    assert rows.loc["mobilenet_v2", ct.TUMOR_SENSITIVITY] == pytest.approx(
+        (is_tumor & called_tumor).sum() / is_tumor.sum()
+    )
+    assert rows.loc[zoo.failed_model, c.PROBLEM] == zoo.failed_error
+    shown = displayed_table(app.dataframe[0]).to_pandas().set_index(c.MODEL)
+    assert shown.loc["custom_cnn", ct.ACCURACY_GAP] == "+5.0%"
+    interval_figure = charts(app)[0]
+    assert {trace["name"] for trace in interval_figure["data"]} == set(zoo.good_models)
+
+
+def test_curves_page_overlays_models_and_classes_and_the_tumor_roc(zoo_app, zoo):
+    app = open_page(zoo_app, CURVES_PAGE)
+    by_class, by_model, tumor = charts(app)
+    assert [trace["name"].split(" (")[0] for trace in by_class["data"]] == zoo.good_models
+    assert [trace["name"].split(" (")[0] for trace in by_model["data"]] == CLASS_NAMES
+    assert [trace["name"].split(" (")[0] for trace in tumor["data"]] == zoo.good_models
+    areas = dataframe_with(app, "glioma").set_index("Model")
+    assert list(areas.index) == zoo.good_models
+    predictions = zoo.predictions["resnet18"]
+    expected = roc_auc_score(predictions["label"] == "pituitary", predictions["p_pituitary"])
+    assert areas.loc["resnet18", "pituitary"] == pytest.approx(expected)
+
+    app.radio(key="curves_kind").set_value("pr").run()
+    app.selectbox(key="curves_class").select("notumor").run()
+    assert not app.exception
+    by_class = charts(app)[0]
+    assert "Precision-recall: notumor" in by_class["layout"]["title"]["text"]
+    assert by_class["data"][0]["name"].startswith(f"{zoo.good_models[0]} (AP ")
+
+
+def test_confusion_page_counts_match_the_predictions(zoo_app, zoo):
+    app = open_page(zoo_app, CONFUSION_PAGE)
+    figures_by_title = {figure["layout"]["title"]["text"]: figure for figure in charts(app)}
+    for name, predictions in zoo.predictions.items():
+        expected = confusion_matrix(predictions["label"], predictions["pred"], labels=CLASS_NAMES)
+        shown = figures_by_title[name]["data"][0]["text"]
+        assert shown == [[str(count) for count in row] for row in expected], name
+
+    app.radio(key="confusion_normalized").set_value(True).run()
+    assert not app.exception
+    glioma_row = charts(app)[0]["data"][0]["text"][0]
+    assert all(text.endswith("%") for text in glioma_row)
+
+
+def test_confusion_difference_of_two_chosen_models(zoo_app, zoo):
+    app = open_page(zoo_app, CONFUSION_PAGE)
+    app.selectbox(key="confusion_diff_a").select("simple_cnn")
+    app.selectbox(key="confusion_diff_b").select("efficientnet_b0").run()
+    difference = next(f for f in charts(app) if "−" in f["layout"]["title"]["text"])
+    a = confusion_matrix(zoo.predictions["simple_cnn"]["label"], zoo.predictions["simple_cnn"]["pred"],
+                         labels=CLASS_NAMES)
+    b = confusion_matrix(zoo.predictions["efficientnet_b0"]["label"], zoo.predictions["efficientnet_b0"]["pred"],
+                         labels=CLASS_NAMES)
+    assert difference["data"][0]["text"][0][0] == f"{b[0, 0] - a[0, 0]:+d}"
+
+
+def test_confusion_cell_selectbox_lists_that_cells_images(zoo_app, zoo):
+    app = open_page(zoo_app, CONFUSION_PAGE)
+    app.selectbox(key="confusion_cell_model").select("custom_cnn").run()
+    app.selectbox(key="confusion_cell").select(("glioma", "meningioma")).run()
+    assert not app.exception
+    predictions = zoo.predictions["custom_cnn"]
+    expected = predictions[(predictions["label"] == "glioma") & (predictions["pred"] == "meningioma")]
+    assert len(expected) > 0
+    label = app.selectbox(key="confusion_cell").format_func(("glioma", "meningioma"))
+    assert f"({len(expected)} image" in label
+
+    cell_table = dataframe_with(app, "p_glioma")
+    assert list(cell_table["id"]) == list(expected["id"])
+    thumbnails = app.get("image")[0]
+    assert len(thumbnails.proto.imgs) == len(expected)
+    assert "true glioma" in thumbnails.proto.imgs[0].caption
+
+
+def test_training_page_marks_the_fine_tuning_phase(zoo_app, zoo):
+    app = open_page(zoo_app, TRAINING_PAGE)
+    app.selectbox(key="training_model").select(FINE_TUNED_MODEL).run()
+    assert not app.exception
+    figure, overlay = charts(app)
+    shaded = [shape for shape in figure["layout"]["shapes"] if shape["type"] == "rect"]
+    head_epochs = FINE_TUNE_PHASES["head"]
+    assert shaded and all(shape["x0"] == head_epochs + 0.5 for shape in shaded)
+    assert figure["layout"]["yaxis3"]["type"] == "log"
+    assert any("fine_tune" in caption.value for caption in app.caption)
+    history = dataframe_with(app, "lr")
+    assert list(history["phase"]) == list(zoo.histories[FINE_TUNED_MODEL]["phase"])
+    assert {trace["name"] for trace in overlay["data"]} == set(zoo.good_models)
+
+
+def test_calibration_page_overlays_models_with_their_ece(zoo_app, zoo):
+    app = open_page(zoo_app, CALIBRATION_PAGE)
+    table = dataframe_with(app, ct.ECE).set_index(c.MODEL)
+    assert list(table.index) == zoo.good_models
+    predictions = zoo.predictions["simple_cnn"]
+    proba = predictions[[f"p_{name}" for name in CLASS_NAMES]].to_numpy()
+    y_true = predictions["label"].map(CLASS_NAMES.index).to_numpy()
+    assert table.loc["simple_cnn", ct.ECE] == pytest.approx(expected_calibration_error(y_true, proba, 15))
+    legend = [trace["name"] for trace in charts(app)[0]["data"] if trace.get("legendgroup")]
+    assert legend[0] == f"simple_cnn (ECE {table.loc['simple_cnn', ct.ECE]:.1%})"
+
+    app.slider(key="calibration_bins").set_value(10).run()
+    assert not app.exception
+    ten_bins = dataframe_with(app, ct.ECE).set_index(c.MODEL)
+    assert ten_bins.loc["simple_cnn", ct.ECE] == pytest.approx(expected_calibration_error(y_true, proba, 10))
+
+
+def test_significance_page_tests_every_pair(zoo_app, zoo):
+    app = open_page(zoo_app, SIGNIFICANCE_PAGE)
+    n = len(zoo.good_models)
+    pairs = dataframe_with(app, "A right, B wrong")
+    assert len(pairs) == n * (n - 1) // 2
+    first = pairs.iloc[0]
+    right = {name: (p["label"] == p["pred"]).to_numpy() for name, p in zoo.predictions.items()}
+    a, b = right[first["Model A"]], right[first["Model B"]]
+    assert first["A right, B wrong"] == int((a & ~b).sum())
+    assert first["A wrong, B right"] == int((~a & b).sum())
+    assert any(f"Cochran's Q across all {n} models" in text.value for text in app.markdown)
+    heatmap = charts(app)[0]["data"][0]
+    assert list(heatmap["x"]) == zoo.good_models
+
+
+def test_presentation_toggle_changes_state_css_and_controls(zoo_app):
+    app = open_page(zoo_app, CURVES_PAGE)
+    assert app.session_state["presentation_mode"] is False
+    assert not app.expander
+    app.sidebar.toggle(key="presentation_mode").set_value(True).run()
+    assert not app.exception
+    assert app.session_state["presentation_mode"] is True
+    assert app.query_params.get("present") == "1"
+    assert [expander.label for expander in app.expander] == ["Options"]
+    assert any("Presentation mode" in element.proto.body for element in app.get("html"))
+    assert charts(app)[0]["layout"]["font"]["size"] == 18
+
+    app.sidebar.toggle(key="presentation_mode").set_value(False).run()
+    assert app.session_state["presentation_mode"] is False
+    assert not app.expander and "present" not in app.query_params
+
+
+def test_report_download_button_is_in_the_sidebar(zoo_app, zoo):
+    buttons = [b for b in zoo_app.sidebar.get("download_button") if "report" in b.proto.label.lower()]
+    assert len(buttons) == 1
+    assert "self-contained HTML" in buttons[0].proto.help
+    assert report_file_name(loaders.load_run_tables(zoo.run_dir)) == f"{zoo.run_dir.name.lower()}_report.html"
+
+
+@pytest.mark.parametrize("page", COMPARISON_PAGES[1:])
+def test_comparison_pages_without_runs_say_how_to_make_one(open_app, artifacts_dir, page):
+    app = open_page(open_app(artifacts_dir), page)
+    assert "No runs" in app.info[0].value
+
+
+def test_comparison_pages_of_a_one_model_run_explain_what_they_need(open_app, artifacts_dir):
+    fabricate_run(artifacts_dir, good_models={"only_cnn": 1.0})
+    app = open_app(artifacts_dir)
+    for page in COMPARISON_PAGES:
+        open_page(app, page)
+    assert "2 models" in app.info[0].value  # the significance page, opened last
+    app = open_page(app, CONFUSION_PAGE)
+    assert any("two models" in info.value for info in app.info)
+
+
+def test_comparison_pages_of_a_run_without_usable_models_do_not_fail(open_app, artifacts_dir):
+    fabricate_run(artifacts_dir, good_models={})  # only the failed and the corrupt model
+    app = open_app(artifacts_dir)
+    for page in COMPARISON_PAGES:
+        open_page(app, page)
+        assert app.info, page

@@ -1,11 +1,12 @@
-"""Models page: every model of the chosen run side by side."""
+"""Models page: the leaderboard of the chosen run, with intervals, costs and broken models."""
 
 import pandas as pd
 import streamlit as st
 
-from bt_core.artifacts import ArtifactError
-from dashboard import components, loaders
-from dashboard.run_picker import selected_run_dir, show_no_runs
+from bt_core.artifacts import Run
+from dashboard import compare_tables as ct
+from dashboard import components, figures, loaders, presentation
+from dashboard.run_picker import open_selected_run
 
 
 def show_problems(table: pd.DataFrame) -> None:
@@ -15,34 +16,39 @@ def show_problems(table: pd.DataFrame) -> None:
         st.warning(f"{len(problems)} model(s) have no usable results:\n\n{lines}")
 
 
-def show_table(table: pd.DataFrame) -> None:
-    st.dataframe(components.style_models_table(table), hide_index=True)
-    st.caption("Metrics on the test split; the best value of each metric is highlighted.")
+def show_table(table: pd.DataFrame, run: Run) -> None:
+    presentation.show_table(
+        table, presentation.file_stem(run.run_id, "leaderboard"), styled=ct.style_leaderboard(table)
+    )
+    st.caption(
+        "Test split. Click a column header to sort. Highlighted: the best value of each column "
+        "(highest score; lowest log loss, Brier, ECE, parameters and time; train − test gap "
+        "closest to 0). Intervals: 95% paired bootstrap over test images. Tumor columns collapse "
+        "the classes to tumor vs no tumor."
+    )
 
 
-def show_chart(table: pd.DataFrame) -> None:
-    if components.metrics_long(table).empty:
+def show_intervals(leaderboard: pd.DataFrame, run: Run) -> None:
+    if leaderboard.empty:
         st.info("No model of this run has results to chart yet.")
         return
-    st.plotly_chart(components.metrics_bar_chart(table))
+    colors = figures.model_colors(list(run.models))
+    figure = figures.leaderboard_ci_figure(leaderboard, colors, title="Scores with 95% bootstrap intervals")
+    presentation.show_figure(figure, presentation.file_stem(run.run_id, "leaderboard-intervals"))
 
 
 def models_page() -> None:
     st.title("Models")
-    run_dir = selected_run_dir()
-    if run_dir is None:
-        show_no_runs()
-        return
-    try:
-        run = loaders.load_run_tables(run_dir)
-    except ArtifactError as exc:
-        st.error(f"Run `{run_dir}` cannot be opened: {exc}")
+    run = open_selected_run()
+    if run is None:
         return
     st.markdown(components.overview_line(components.run_overview(run)))
-    table = components.models_table(run)
+    _model_data, excluded = loaders.load_model_data(run.directory)
+    leaderboard = loaders.load_leaderboard(run.directory)
+    table = ct.leaderboard_table(run, leaderboard, excluded)
     show_problems(table)
-    show_table(table)
-    show_chart(table)
+    show_table(table, run)
+    show_intervals(leaderboard, run)
 
 
 models_page()

@@ -1,0 +1,55 @@
+"""Significance page: are the models' differences on the test set more than luck?
+
+Exact McNemar tests on every pair (Holm-corrected), their flip counts, and Cochran's Q
+across all models.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from bt_core.artifacts import Run
+from dashboard import compare_tables as ct
+from dashboard import figures, loaders, presentation
+from dashboard.run_picker import open_model_data, open_selected_run
+
+ALPHA = 0.05
+
+
+def show_heatmap(run: Run, matrix: pd.DataFrame) -> None:
+    figure = figures.significance_heatmap(
+        matrix, alpha=ALPHA, title="McNemar p, Holm-adjusted (* p < 0.05)"
+    )
+    # Roughly square cells: a two-model matrix need not span the page.
+    size = 140 + 70 * len(matrix)
+    figure.update_layout(height=max(320, size))
+    presentation.show_figure(
+        figure, presentation.file_stem(run.run_id, "significance"), width=max(560, size + 120)
+    )
+
+
+def show_pairs(run: Run, pairs: pd.DataFrame) -> None:
+    st.subheader("Flips per pair")
+    table = ct.flip_table(pairs)
+    styled = table.style.format({"p (exact McNemar)": "{:.3g}", "p (Holm)": "{:.3g}"})
+    presentation.show_table(table, presentation.file_stem(run.run_id, "mcnemar-pairs"), styled=styled)
+    st.caption(
+        "A right, B wrong: images that flip right → wrong going from A to B; A wrong, B right: "
+        "wrong → right. McNemar's test uses only these discordant images."
+    )
+
+
+def significance_page() -> None:
+    st.title("Significance")
+    run = open_selected_run()
+    if run is None:
+        return
+    model_data = open_model_data(run, minimum=2)
+    if model_data is None:
+        return
+    pairs, matrix, cochran = loaders.load_significance(run.directory, ALPHA)
+    st.markdown(ct.cochran_line(cochran, ALPHA))
+    show_heatmap(run, matrix)
+    show_pairs(run, pairs)
+
+
+significance_page()

@@ -1,0 +1,50 @@
+"""Training page: loss, accuracy and learning rate per epoch, fine-tuning phases marked."""
+
+import pandas as pd
+import streamlit as st
+
+from bt_core.artifacts import Run
+from dashboard import compare_tables as ct
+from dashboard import figures, presentation
+from dashboard.run_picker import open_selected_run
+
+MODEL_KEY = "training_model"
+
+
+def show_model_history(run: Run, histories: dict[str, pd.DataFrame]) -> None:
+    with presentation.controls():
+        model = st.selectbox("Model", list(histories), key=MODEL_KEY)
+    history = histories[model]
+    spans = figures.phase_spans(history)
+    phases = " → ".join(f"{phase} (epochs {first:g}–{last:g})" for phase, first, last in spans)
+    figure = figures.training_curves_figure(history, title=model, best_epoch=ct.best_epoch(run, model))
+    presentation.show_figure(figure, presentation.file_stem(run.run_id, "training", model))
+    later_phase = " The shaded region is a later phase (fine-tuning)." if len(spans) > 1 else ""
+    st.caption(
+        f"Phases: {phases}. Solid: train, dashed: validation; the orange dotted line is the best "
+        f"epoch (lowest validation loss).{later_phase} Training loss is weighted by class; "
+        "validation loss is not."
+    )
+    presentation.show_table(history, presentation.file_stem(run.run_id, "history", model))
+
+
+def show_all_models(run: Run, histories: dict[str, pd.DataFrame]) -> None:
+    st.subheader("All models")
+    figure = figures.validation_overlay_figure(histories, figures.model_colors(list(run.models)))
+    presentation.show_figure(figure, presentation.file_stem(run.run_id, "validation-curves"))
+
+
+def training_page() -> None:
+    st.title("Training")
+    run = open_selected_run()
+    if run is None:
+        return
+    histories = ct.histories(run)
+    if not histories:
+        st.info("No model of this run has a training history.")
+        return
+    show_model_history(run, histories)
+    show_all_models(run, histories)
+
+
+training_page()

@@ -1,0 +1,127 @@
+"""How pages show figures and tables: presentation mode, PNG export, CSV downloads.
+
+Presentation mode is a sidebar toggle kept in ``st.session_state`` (and mirrored in the
+``?present=1`` query parameter, so a presenting tab can be reloaded or shared). It widens
+the page, enlarges the type through injected CSS, collapses the sidebar and folds each
+page's controls into an expander.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from pandas.io.formats.style import Styler
+
+from dashboard import figures
+
+PRESENTATION_KEY = "presentation_mode"
+QUERY_PARAM = "present"
+PRESENTATION_FONT_SIZE = 18
+
+PRESENTATION_CSS = """
+<style>
+/* Presentation mode: wider content, larger type, no developer chrome. */
+.stMainBlockContainer, [data-testid="stMainBlockContainer"] {
+    max-width: 100%; padding-left: 2.5rem; padding-right: 2.5rem; padding-top: 2.5rem;
+}
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+[data-testid="stCaptionContainer"], [data-testid="stAlert"] p {
+    font-size: 1.35rem !important; line-height: 1.5;
+}
+h1 { font-size: 3.2rem !important; }
+h2 { font-size: 2.4rem !important; }
+h3 { font-size: 1.9rem !important; }
+[data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"] {
+    display: none !important;
+}
+</style>
+"""
+
+
+def presentation_enabled() -> bool:
+    """Whether presentation mode is on; the first run of a session reads ``?present=1``."""
+    if PRESENTATION_KEY not in st.session_state:
+        st.session_state[PRESENTATION_KEY] = st.query_params.get(QUERY_PARAM) == "1"
+    return bool(st.session_state[PRESENTATION_KEY])
+
+
+def _sync_query_param() -> None:
+    if st.session_state.get(PRESENTATION_KEY):
+        st.query_params[QUERY_PARAM] = "1"
+    elif QUERY_PARAM in st.query_params:
+        del st.query_params[QUERY_PARAM]
+
+
+def render_presentation_toggle() -> bool:
+    """The sidebar toggle; returns whether presentation mode is on."""
+    presentation_enabled()  # seeds the state from the query parameter on the first run
+    return st.sidebar.toggle(
+        "Presentation mode",
+        key=PRESENTATION_KEY,
+        on_change=_sync_query_param,
+        help="Wide layout, larger type, sidebar and page controls folded away.",
+    )
+
+
+def apply_presentation_css() -> None:
+    """Inject the presentation stylesheet when presentation mode is on."""
+    if presentation_enabled():
+        st.html(PRESENTATION_CSS)
+
+
+def controls(label: str = "Options"):
+    """A container for a page's controls: folded into an expander while presenting."""
+    if presentation_enabled():
+        return st.expander(label, expanded=False)
+    return st.container()
+
+
+def file_stem(*parts: Any) -> str:
+    """A file name stem from parts: lower case, safe characters, joined by underscores."""
+    text = "_".join(str(part) for part in parts if part not in (None, ""))
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-_").lower() or "figure"
+
+
+def enlarge_fonts(figure: go.Figure, size: int = PRESENTATION_FONT_SIZE) -> go.Figure:
+    """Larger type on every part of a figure: Streamlit's chart theme replaces the global
+    layout font, so titles, legend, axes and annotations are each set explicitly."""
+    font = {"size": size}
+    figure.update_layout(font=font, legend_font=font, title_font={"size": size + 4}, hoverlabel_font=font)
+    figure.update_xaxes(tickfont=font, title_font=font)
+    figure.update_yaxes(tickfont=font, title_font=font)
+    figure.update_annotations(font_size=size)
+    figure.update_traces(textfont_size=size, selector={"type": "heatmap"})
+    return figure
+
+
+def show_figure(figure: go.Figure, filename: str, **kwargs: Any) -> Any:
+    """``st.plotly_chart`` with the PNG export button named ``filename`` (and larger type while presenting)."""
+    if presentation_enabled():
+        enlarge_fonts(figure)
+    return st.plotly_chart(figure, config=figures.export_config(filename), **kwargs)
+
+
+def csv_download(table: pd.DataFrame, filename: str, *, label: str = "Download CSV", key: str | None = None) -> None:
+    """A button that downloads ``table`` as ``filename``.csv."""
+    st.download_button(
+        label,
+        data=table.to_csv(index=False).encode("utf-8"),
+        file_name=f"{filename}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=key or f"csv_{filename}",
+        on_click="ignore",
+    )
+
+
+def show_table(
+    table: pd.DataFrame, filename: str, *, styled: Styler | None = None, **kwargs: Any
+) -> None:
+    """A dataframe (optionally styled) with a CSV download of the raw table under it."""
+    kwargs.setdefault("hide_index", True)
+    st.dataframe(styled if styled is not None else table, **kwargs)
+    csv_download(table, filename)
