@@ -1,0 +1,160 @@
+"""The explanation methods, each a thin adapter over tf-keras-vis, registered by name.
+
+Every CAM is asked for its raw map (``expand_cam=False, normalize_cam=False``): resizing
+and scaling happen once, in ``base.explain``. ``seek_penultimate_conv_layer=False``
+always: tf-keras-vis' default silently swaps a non-Conv layer such as ResNet's
+``conv5_block3_out`` for the Conv before it (before batch norm and the residual add).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from tf_keras_vis.gradcam import Gradcam
+from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+from tf_keras_vis.layercam import Layercam
+from tf_keras_vis.saliency import Saliency
+from tf_keras_vis.scorecam import Scorecam
+from tf_keras_vis.utils.scores import CategoricalScore
+
+from bt_core.explain.base import CamMethod
+
+_METHODS: dict[str, type[CamMethod]] = {}
+
+
+def register_method(method_class: type[CamMethod]) -> type[CamMethod]:
+    """Class decorator: make ``method_class`` available to ``explain`` by its ``name``."""
+    if method_class.name in _METHODS:
+        raise ValueError(f"Explanation method {method_class.name!r} is already registered")
+    _METHODS[method_class.name] = method_class
+    return method_class
+
+
+def list_methods() -> list[str]:
+    """Names of the registered methods, in registration order."""
+    return list(_METHODS)
+
+
+def get_method(name: str) -> type[CamMethod]:
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown explanation method {name!r}; known methods: {', '.join(_METHODS)}"
+        ) from None
+
+
+def _score(classes: np.ndarray) -> CategoricalScore:
+    return CategoricalScore([int(c) for c in classes])
+
+
+class _TfKerasVisCam(CamMethod):
+    """A tf-keras-vis CAM class run on the cached view for the layer."""
+
+    visualizer_class: ClassVar[type]
+
+    def __init__(self, cache, layer, compiled) -> None:
+        super().__init__(cache, layer, compiled)
+        model, self.penultimate_layer = cache.cam_model(layer, compiled)
+        self.visualizer = self.visualizer_class(model)
+
+    def compute(self, x: np.ndarray, classes: np.ndarray, **options: Any) -> np.ndarray:
+        cam = self.visualizer(
+            _score(classes),
+            x,
+            penultimate_layer=self.penultimate_layer,
+            seek_penultimate_conv_layer=False,
+            expand_cam=False,
+            normalize_cam=False,
+            **options,
+        )
+        return np.asarray(cam)
+
+
+@register_method
+class GradCam(_TfKerasVisCam):
+    name = "gradcam"
+    visualizer_class = Gradcam
+
+
+@register_method
+class GradCamPlusPlus(_TfKerasVisCam):
+    name = "gradcam++"
+    visualizer_class = GradcamPlusPlus
+
+
+@register_method
+class LayerCam(_TfKerasVisCam):
+    name = "layercam"
+    visualizer_class = Layercam
+
+
+@register_method
+class ScoreCam(_TfKerasVisCam):
+    """Score-CAM: one masked forward pass per channel of the layer (2048 for ResNet50).
+
+    tf-keras-vis holds all masked copies at once: about 4 x channels x H x W x 3 float32
+    per image (~5 GB for ResNet50 at 224 px), hence one image per call.
+    """
+
+    name = "scorecam"
+    visualizer_class = Scorecam
+    batch_size = 1
+    options = {"max_N": None, "predict_batch_size": 32}
+
+    def compute(self, x: np.ndarray, classes: np.ndarray, **options: Any) -> np.ndarray:
+        max_n = options["max_N"]
+        channels = self.cache.channels(self.layer)
+        # tf-keras-vis rejects max_N above the channel count; that case is full Score-CAM.
+        max_n = None if max_n is None or max_n >= channels else int(max_n)
+        return super().compute(x, classes, max_N=max_n, batch_size=options["predict_batch_size"])
+
+
+@register_method
+class FasterScoreCam(ScoreCam):
+    """Score-CAM on the ``max_N`` channels of largest spatial spread (Faster Score-CAM).
+
+    One image per call by default: tf-keras-vis takes the union of every image's top
+    channels, so a batch would change (and slow) each image's map.
+    """
+
+    name = "faster_scorecam"
+    options = {"max_N": 10, "predict_batch_size": 32}
+
+
+@register_method
+class SmoothGrad(CamMethod):
+    """SmoothGrad saliency: |d score / d input| averaged over noisy copies, max over channels.
+
+    ``noise`` is relative to each image's value range. tf-keras-vis draws the noise from
+    NumPy's global generator: with a ``seed`` it is seeded for every call (one image per
+    call by default, so a map depends only on its image and seed) and restored after.
+    """
+
+    name = "smoothgrad"
+    uses_layer = False
+    batch_size = 1
+    options = {"samples": 20, "noise": 0.2, "seed": 0}
+
+    def __init__(self, cache, layer, compiled) -> None:
+        super().__init__(cache, layer, compiled)
+        self.visualizer = Saliency(cache.saliency_model(compiled))
+
+    def compute(self, x: np.ndarray, classes: np.ndarray, **options: Any) -> np.ndarray:
+        seed = options["seed"]
+        state = np.random.get_state() if seed is not None else None
+        try:
+            if seed is not None:
+                np.random.seed(seed)
+            saliency = self.visualizer(
+                _score(classes),
+                x,
+                smooth_samples=int(options["samples"]),
+                smooth_noise=float(options["noise"]),
+                normalize_map=False,
+            )
+        finally:
+            if state is not None:
+                np.random.set_state(state)
+        return np.asarray(saliency)
