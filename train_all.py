@@ -2,6 +2,10 @@
 
     python train_all.py --demo --out artifacts
     python train_all.py --data PATH --models simple_cnn,resnet50 --epochs 30 --img-size 224 --seed 42
+    python train_all.py --data PATH --preprocess crop_head,clahe --augment device
+    python train_all.py --resume artifacts/RUN_ID          # continue an interrupted run
+    python train_all.py --data PATH ... --resume            # the same command, continued
+    python train_all.py --merge artifacts/A artifacts/B --out artifacts --run-id zoo
 
 The Keras backend comes from KERAS_BACKEND (tensorflow by default; jax on GPU machines).
 Exit status: 0 when every model trained, 1 when one or more failed (the others are still
@@ -16,11 +20,17 @@ from pathlib import Path
 
 DEMO_DATA_DIR = "data/demo"
 DEMO_DEFAULTS = {"epochs": 10, "img_size": 64}
+# --resume without a folder: find the run from --run-id, or by its settings, in --out.
+FIND_RUN = ""
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", help="dataset folder: ROOT/Training|Testing/<class>/* or ROOT/<class>/*")
     source.add_argument("--demo", action="store_true", help="generate the synthetic demo dataset and train the demo zoo")
     parser.add_argument("--demo-data", default=DEMO_DATA_DIR, help=f"where --demo writes its dataset ({DEMO_DATA_DIR})")
@@ -35,12 +45,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-fraction", type=float, default=0.15, help="pool layout only")
     parser.add_argument("--max-per-class", type=int, help="use at most N images per class and source split")
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"])
-    parser.add_argument("--no-augment", action="store_true", help="train without on-the-fly augmentation")
+    parser.add_argument("--preprocess", default="",
+                        help="image operations applied in order when decoding, comma-separated: "
+                             "clahe, sharpen, histeq, crop_head (default: none)")
+    parser.add_argument("--augment", choices=["device", "numpy", "none"], default="device",
+                        help="device: one random affine warp per image inside the compiled train step (default); "
+                             "numpy: flips, shifts, brightness on the host; none")
+    parser.add_argument("--no-augment", action="store_true", help="same as --augment none")
+    parser.add_argument("--data-parallel", action="store_true",
+                        help="split each batch over all local devices (JAX DataParallel / tf MirroredStrategy)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="threads preparing batches ahead of the model (1: none; try 4-8 on a fast GPU)")
     parser.add_argument("--run-id", help="name of the run folder (default: time stamp and dataset name)")
+    parser.add_argument("--resume", nargs="?", const=FIND_RUN, metavar="RUN_DIR",
+                        help="continue an interrupted run: RUN_DIR alone (its stored settings), or added to "
+                             "the original command (the run named by --run-id, else the newest run in --out "
+                             "with the same settings). Finished models are kept; the others train again")
+    parser.add_argument("--merge", nargs="+", metavar="RUN_DIR",
+                        help="merge runs of the same experiment with different --models into --out/--run-id")
     parser.add_argument("--list-models", action="store_true", help="print the model names and exit")
-    if argv is not None and "--list-models" in argv:
-        argv = [*argv, "--demo"]  # listing needs no data source
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    has_source = bool(args.data or args.demo)
+    if args.merge:
+        if has_source or args.resume is not None:
+            parser.error("--merge takes run folders only (no --data, --demo or --resume)")
+    elif not (has_source or args.list_models or args.resume):
+        parser.error("one of --data, --demo, --resume RUN_DIR or --merge is required")
+    return args
 
 
 def build_config(args: argparse.Namespace):
@@ -48,7 +79,7 @@ def build_config(args: argparse.Namespace):
 
     demo = bool(args.demo)
     defaults = DEMO_DEFAULTS if demo else {"epochs": 30, "img_size": 224}
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else None
+    models = _names(args.models)
     data = args.data
     if demo:
         from bt_core.data.demo import generate_demo_dataset
@@ -57,6 +88,7 @@ def build_config(args: argparse.Namespace):
     weights = None if str(args.weights).lower() == "none" else args.weights
     if weights not in (None, "imagenet") and not Path(weights).is_file():
         raise SystemExit(f"--weights: no such file: {weights}")
+    augment_mode = "none" if args.no_augment else args.augment
     return RunConfig(
         data=data,
         models=models or (DEMO_MODELS if demo else DEFAULT_MODELS),
@@ -70,29 +102,52 @@ def build_config(args: argparse.Namespace):
         test_fraction=args.test_fraction,
         max_per_class=args.max_per_class,
         precision=args.precision,
-        augment=not args.no_augment,
+        augment=augment_mode != "none",
         run_id=args.run_id,
         demo=demo,
+        preprocess=_names(args.preprocess),
+        augment_mode=augment_mode,
+        data_parallel=args.data_parallel,
+        workers=args.workers,
     )
+
+
+def _train(args: argparse.Namespace) -> Path:
+    """Start a run, or resume one; returns its folder."""
+    from bt_core.resume import check_same_experiment, find_run_to_resume, stored_config
+    from bt_core.zoo import run_zoo
+
+    if args.resume is None:
+        return run_zoo(build_config(args))
+    if args.resume == FIND_RUN:
+        config = build_config(args)
+        return run_zoo(config, resume=find_run_to_resume(config))
+    run_dir = Path(args.resume)
+    config = stored_config(run_dir)
+    if args.data or args.demo:  # a full command plus the folder: they must describe the same run
+        check_same_experiment(run_dir, build_config(args))
+    return run_zoo(config, resume=run_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from bt_core.models import list_models
-
     if args.list_models:
+        from bt_core.models import list_models
+
         print("\n".join(list_models()))
         return 0
-    from bt_core.zoo import run_zoo
+    from bt_core.artifacts import STATUS_FAILED, ArtifactError, read_manifest
 
     try:
-        config = build_config(args)
-        run_dir = run_zoo(config)
-    except (ValueError, FileNotFoundError) as exc:
+        if args.merge:
+            from bt_core.merge import merge_runs
+
+            print(merge_runs(args.merge, args.out, args.run_id, say=lambda text: print(text, file=sys.stderr)))
+            return 0
+        run_dir = _train(args)
+    except (ValueError, FileNotFoundError, ArtifactError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from bt_core.artifacts import STATUS_FAILED, read_manifest
-
     failed = {name: entry.get("error", "") for name, entry in read_manifest(run_dir)["models"].items()
               if entry.get("status") == STATUS_FAILED}
     for name, error in failed.items():

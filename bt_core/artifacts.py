@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 
 MANIFEST = "manifest.json"
 SPLIT = "split.csv"
@@ -38,6 +38,9 @@ STATUS_PENDING = "pending"
 STATUS_RUNNING = "running"
 STATUS_DONE = "done"
 STATUS_FAILED = "failed"
+
+# The four files a finished model leaves behind.
+MODEL_FILES = (MODEL_FILE, HISTORY, PREDICTIONS, METRICS)
 
 
 class ArtifactError(Exception):
@@ -101,6 +104,46 @@ def model_dir(run_dir: Path, model_name: str) -> Path:
     return Path(run_dir) / MODELS_DIR / model_name
 
 
+def is_temporary_file(path: Path) -> bool:
+    """A file left by a write that never finished: ``.<name>.<random>.tmp``, ``.<name>.tmp.keras``."""
+    name = Path(path).name
+    return name.startswith(".") and (name.endswith(".tmp") or name.endswith(".tmp.keras"))
+
+
+def remove_temporary_files(run_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed writer left anywhere in the run folder; returns them."""
+    removed = []
+    for path in sorted(Path(run_dir).rglob(".*")):
+        if path.is_file() and is_temporary_file(path):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def model_files_problem(run_dir: Path, model_name: str, class_names: list[str]) -> str | None:
+    """Why a model's four files are not all present and readable; None when they are.
+
+    Reads the tables and checks that model.keras is an intact zip archive with a config,
+    without loading the model (which would need Keras and, for big models, time).
+    """
+    import zipfile
+
+    directory = model_dir(run_dir, model_name)
+    missing = [name for name in MODEL_FILES if not (directory / name).is_file()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        validate_predictions(pd.read_csv(directory / PREDICTIONS), class_names)
+        read_json(directory / METRICS)
+        pd.read_csv(directory / HISTORY)
+        with zipfile.ZipFile(directory / MODEL_FILE) as archive:
+            if "config.json" not in archive.namelist() or archive.testzip() is not None:
+                return f"{MODEL_FILE} is damaged"
+    except (OSError, ValueError, ArtifactError, pd.errors.ParserError, zipfile.BadZipFile) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 class RunWriter:
     """Writes one run folder. The manifest is rewritten after every change of state."""
 
@@ -122,6 +165,16 @@ class RunWriter:
         entry = self.manifest["models"].setdefault(name, {})
         entry["status"] = status
         entry.update(fields)
+        self.save_manifest()
+
+    def reset_model(self, name: str) -> None:
+        """Forget an unfinished model: its folder is deleted and its entry set back to pending."""
+        import shutil
+
+        directory = model_dir(self.run_dir, name)
+        if directory.exists():
+            shutil.rmtree(directory)
+        self.manifest["models"][name] = {"status": STATUS_PENDING}
         self.save_manifest()
 
     def write_split(self, split: pd.DataFrame) -> None:
@@ -348,6 +401,19 @@ def load_run(run_dir: Path) -> Run:
     return Run(run_id=run_dir.name, directory=run_dir, manifest=manifest, split=split, models=models)
 
 
+def read_split(run_dir: Path) -> pd.DataFrame:
+    """The run's split.csv (path, split, label)."""
+    path = Path(run_dir) / SPLIT
+    try:
+        split = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path} cannot be read: {exc}") from exc
+    missing = set(SPLIT_COLUMNS) - set(split.columns)
+    if missing:
+        raise ArtifactError(f"{path} lacks columns {sorted(missing)}")
+    return split[SPLIT_COLUMNS]
+
+
 def load_test_images(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """The run's test images (uint8, N x H x W x C) and their ids."""
     path = Path(run_dir) / TEST_IMAGES
@@ -369,3 +435,142 @@ def load_model(run_dir: Path, name: str) -> Any:
         return keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a corrupt archive.
         raise ArtifactError(f"{path} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- explanation maps
+
+# Precomputed explanation maps (bt_core.explain.precompute): one file per model and method,
+# models/<model>/maps/<method>.npz, so re-training a model (RunWriter.reset_model) drops them.
+# Stored uncompressed, so one image's map can be read without reading the others (mmap).
+MAPS_DIR = "maps"
+MAPS_SUFFIX = ".npz"
+
+
+def maps_dir(run_dir: Path, model_name: str) -> Path:
+    return model_dir(run_dir, model_name) / MAPS_DIR
+
+
+def maps_path(run_dir: Path, model_name: str, method: str) -> Path:
+    """Where the precomputed maps of ``method`` for one model live (may not exist)."""
+    return maps_dir(run_dir, model_name) / f"{method}{MAPS_SUFFIX}"
+
+
+def list_maps(run_dir: Path, model_name: str) -> list[str]:
+    """The methods a model has precomputed maps of, sorted (temporary files left out)."""
+    directory = maps_dir(run_dir, model_name)
+    if not directory.is_dir():
+        return []
+    return sorted(
+        path.name[: -len(MAPS_SUFFIX)]
+        for path in directory.iterdir()
+        if path.is_file() and path.name.endswith(MAPS_SUFFIX) and not is_temporary_file(path)
+    )
+
+
+def _maps_problem(
+    maps: np.ndarray, ids: np.ndarray, class_index: np.ndarray, check_values: bool = True
+) -> str | None:
+    """What is wrong with a set of maps, or None. ``check_values=False`` reads no map value
+    (for a memory map, where that would read the whole file)."""
+    if maps.ndim != 3 or maps.dtype != np.float16:
+        return f"maps must be float16 (N, h, w), got {maps.dtype} {maps.shape}"
+    if ids.ndim != 1 or class_index.ndim != 1 or not len(ids) == len(class_index) == len(maps):
+        return f"{len(maps)} maps, {len(ids)} ids and {len(class_index)} class indices"
+    if not np.issubdtype(class_index.dtype, np.integer):
+        return f"class_index must be integers, got {class_index.dtype}"
+    if check_values and maps.size and not (np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1):
+        return "maps must be finite and in [0, 1]"
+    return None
+
+
+def write_maps(
+    run_dir: Path,
+    model_name: str,
+    method: str,
+    maps: np.ndarray,
+    ids: list[str] | np.ndarray,
+    class_index: np.ndarray,
+    layer: str | None = None,
+) -> Path:
+    """Store one model's maps of ``method`` for the test images (atomic); returns the path.
+
+    ``maps``: ``(N, h, w)`` in ``[0, 1]``, stored as float16; ``ids``: the test ids in
+    ``test_images.npz`` order; ``class_index``: the class each map explains.
+    """
+    maps = np.clip(np.asarray(maps, dtype=np.float32), 0.0, 1.0).astype(np.float16)
+    ids = np.asarray(ids, dtype=str)
+    class_index = np.asarray(class_index, dtype=np.int64)
+    path = maps_path(run_dir, model_name, method)
+    problem = _maps_problem(maps, ids, class_index)
+    if problem:
+        raise ValueError(f"maps for {model_name} / {method}: {problem}")
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(
+                handle, maps=maps, ids=ids, class_index=class_index,
+                method=np.array(method), layer=np.array(layer or ""),
+            )
+
+    _atomic_write(path, save)
+    return path
+
+
+def _stored_npy_memmap(path: Path, member: str) -> np.ndarray | None:
+    """A read-only memory map of an uncompressed ``.npy`` member of an ``.npz`` archive,
+    or None when the member is compressed or of a header version this does not map."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local_header = handle.read(30)
+        if len(local_header) != 30 or local_header[:4] != b"PK\x03\x04":
+            raise ValueError(f"bad local header of {member}")
+        name_length, extra_length = struct.unpack("<HH", local_header[26:30])
+        handle.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            return None
+        offset = handle.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{member} holds Python objects")
+    if offset + int(np.prod(shape)) * dtype.itemsize > path.stat().st_size:
+        raise ValueError(f"{member} is truncated")
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape, offset=offset, order="F" if fortran_order else "C")
+
+
+def load_maps(
+    run_dir: Path, model_name: str, method: str, *, mmap: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(maps float16 (N, h, w), ids (N,), class_index int64 (N,))`` of one model and method.
+
+    ``mmap=True``: the maps are a read-only memory map of the file, so showing one image
+    reads only its map (their value range is then not checked: clip what you show).
+    Raises ArtifactError naming the file when it is missing, unreadable or inconsistent.
+    """
+    import zipfile
+    import zlib
+
+    path = maps_path(run_dir, model_name, method)
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            ids, class_index = data["ids"], data["class_index"]
+            mapped = _stored_npy_memmap(path, "maps.npy") if mmap else None
+            maps = data["maps"] if mapped is None else mapped
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ArtifactError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from exc
+    problem = _maps_problem(maps, ids, class_index, check_values=mapped is None)
+    if problem:
+        raise ArtifactError(f"{path}: {problem}")
+    return maps, ids.astype(str), class_index.astype(np.int64)

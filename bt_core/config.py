@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from bt_core.image_ops import check_image_ops
 
 DEMO_MODELS = ("simple_cnn", "custom_cnn", "cnn_bn")
 DEFAULT_MODELS = ("simple_cnn", "custom_cnn", "resnet50", "vgg16", "densenet121", "mobilenetv2")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# Where augmentation runs (bt_core.train): on the device inside the train step, on the host
+# in numpy, or not at all.
+AUGMENT_MODES = ("device", "numpy", "none")
+# Settings that do not make two runs different experiments (see RunConfig.differences).
+NOT_COMPARED = ("run_id", "out", "workers")
 
 
 @dataclass(frozen=True)
@@ -23,10 +31,15 @@ class RunConfig:
     test_fraction: float = 0.15
     max_per_class: int | None = None
     precision: str = "float32"  # or "mixed_bfloat16" on GPUs
-    augment: bool = True
+    augment: bool = True  # False exactly when augment_mode is "none"
     run_id: str | None = None
     demo: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Added in artifact format 1.1.
+    preprocess: tuple[str, ...] = ()  # bt_core.image_ops names, applied in order when decoding
+    augment_mode: str = "device"
+    data_parallel: bool = False
+    workers: int = 1  # threads preparing batches; speed only, never results
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -35,13 +48,39 @@ class RunConfig:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.img_size < 32:
             raise ValueError(f"img-size must be at least 32 px, got {self.img_size}")
-        if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.augment_mode not in AUGMENT_MODES:
+            raise ValueError(f"unknown augmentation {self.augment_mode!r}; valid: {', '.join(AUGMENT_MODES)}")
+        # Frozen: normalise through object.__setattr__ so equal settings compare equal.
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "preprocess", check_image_ops(self.preprocess))
+        if not self.augment:
+            object.__setattr__(self, "augment_mode", "none")
+        object.__setattr__(self, "augment", self.augment_mode != "none")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["models"] = list(self.models)
+        data["preprocess"] = list(self.preprocess)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """A config as stored in a manifest; fields of a newer format are refused, not dropped."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"the stored config has settings this code does not know: {unknown}; update the project")
+        return cls(**data)
+
+    def differences(self, other: RunConfig) -> list[str]:
+        """Settings that differ from ``other``, apart from where the run lives (run_id, out)
+        and how fast it goes (workers)."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return sorted(key for key in mine if key not in NOT_COMPARED and mine[key] != theirs[key])
 
 
 def seed_everything(seed: int) -> None:

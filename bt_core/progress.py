@@ -19,6 +19,7 @@ class ZooProgress:
 
     Estimates assume every remaining epoch runs (early stopping can only make it shorter);
     models not started yet are assumed to take as long as the finished ones on average.
+    Models in ``done`` (finished by an earlier session of a resumed run) are not counted.
     """
 
     def __init__(self, model_names: list[str], epochs_per_phase: int, stream: TextIO | None = None):
@@ -32,6 +33,7 @@ class ZooProgress:
         self.phase_index = 0
         self.model_started = 0.0
         self.epoch_seconds: list[float] = []
+        self.done: set[str] = set()
 
     def say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -51,7 +53,7 @@ class ZooProgress:
         return per_epoch * epochs_left
 
     def zoo_seconds_left(self, model_left: float) -> float:
-        models_after = len(self.model_names) - self.current_index - 1
+        models_after = sum(1 for name in self.model_names[self.current_index + 1 :] if name not in self.done)
         if self.finished_seconds:
             per_model = sum(self.finished_seconds) / len(self.finished_seconds)
         else:
@@ -73,6 +75,10 @@ class ZooProgress:
             f"epoch {event['phase_epoch']}/{event['phase_epochs']}  {scores}  {event['seconds']:.1f}s  "
             f"model left <= {format_duration(model_left)}  zoo left <= {format_duration(self.zoo_seconds_left(model_left))}"
         )
+
+    def skip_model(self, index: int, name: str, reason: str) -> None:
+        self.done.add(name)
+        self.say(f"[{index + 1}/{len(self.model_names)}] {name}: skipped ({reason})")
 
     def finish_model(self, name: str, status: str, detail: str = "") -> None:
         seconds = time.perf_counter() - self.model_started

@@ -1,14 +1,20 @@
-"""Fit one model spec: batches with on-the-fly augmentation, class weights, callbacks, phases.
+"""Fit one model spec: batches, augmentation, class weights, callbacks, phases.
 
-Backend-agnostic Keras 3: nothing here imports TensorFlow or JAX.
+Augmentation runs on the device by default: a training-only wrapper
+``keras.Sequential([RandomAffine, model])`` is compiled and fitted, so the warp happens inside
+the compiled train step, while ``model`` itself (what is saved, explained and served) never
+contains the augmentation layer. ``augment="numpy"`` keeps the older host-side augmentation.
+
+Backend-agnostic Keras 3: the only TensorFlow import sits on a TensorFlow-only path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager
 
 import keras
 import numpy as np
@@ -16,9 +22,15 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from bt_core.artifacts import HISTORY_COLUMNS
+from bt_core.augment import build_augmenter
+from bt_core.config import AUGMENT_MODES
 from bt_core.data.dataset import SplitArrays
 from bt_core.models import ModelSpec, set_backbone_trainable
 from bt_core.preprocess import preprocess_batch
+
+# device: RandomAffine inside the compiled train step; numpy: flip, shift, brightness /
+# contrast on the host, per batch; none.
+AUGMENT_DEVICE, AUGMENT_NUMPY, AUGMENT_NONE = AUGMENT_MODES
 
 PHASE_SCRATCH = "scratch"
 PHASE_HEAD = "head"  # pretrained base frozen
@@ -49,8 +61,14 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, max_shift: float
 class ImageBatches(keras.utils.PyDataset):
     """Batches of preprocessed images from an in-memory uint8 array.
 
-    Training batches are reshuffled every epoch, augmented and carry balanced class weights
-    as sample weights; evaluation batches are in order and untouched.
+    Training batches are reshuffled every epoch, optionally augmented on the host and carry
+    balanced class weights as sample weights; evaluation batches are in order and untouched.
+    ``one_hot``: yield one-hot float labels over that many classes (for label smoothing).
+    ``workers`` > 1 prepares batches in that many threads ahead of the model.
+    ``drop_remainder``: leave out the last, smaller batch of an epoch.
+    ``pad_to_multiple``: data-parallel training splits every batch evenly over the devices,
+    so a batch whose length is not a multiple of it is padded with copies of its first image
+    at sample weight 0 (batches then always carry weights).
     """
 
     def __init__(
@@ -62,34 +80,53 @@ class ImageBatches(keras.utils.PyDataset):
         augment: bool = False,
         class_weights: np.ndarray | None = None,
         seed: int = 0,
+        one_hot: int | None = None,
+        workers: int = 1,
+        drop_remainder: bool = False,
+        pad_to_multiple: int = 1,
     ):
-        super().__init__()
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.pad_to_multiple = max(1, int(pad_to_multiple))
         self.arrays = arrays
         self.preprocessing = preprocessing
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.augment = augment
         self.class_weights = class_weights
+        self.one_hot = one_hot
+        self.drop_remainder = drop_remainder and len(arrays.labels) >= batch_size
+        self.seed = seed
+        self.epoch = 0
         self.rng = np.random.default_rng(seed)
         self.order = np.arange(len(arrays.labels))
         if shuffle:
             self.rng.shuffle(self.order)
 
     def __len__(self) -> int:
+        if self.drop_remainder:
+            return len(self.order) // self.batch_size
         return math.ceil(len(self.order) / self.batch_size)
 
     def __getitem__(self, index: int):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        real = len(rows)
+        if real % self.pad_to_multiple:
+            rows = np.concatenate([rows, np.repeat(rows[:1], self.pad_to_multiple - real % self.pad_to_multiple)])
         images = self.arrays.images[rows]
         if self.augment:
-            images = augment_batch(images, self.rng)
+            # One stream per (epoch, batch): the same batches whatever order threads take them in.
+            images = augment_batch(images, np.random.default_rng([self.seed, self.epoch, index]))
         x = preprocess_batch(images, self.preprocessing)
         y = self.arrays.labels[rows]
-        if self.class_weights is not None:
-            return x, y, self.class_weights[y].astype(np.float32)
-        return x, y
+        targets = np.eye(self.one_hot, dtype=np.float32)[y] if self.one_hot else y
+        if self.class_weights is None and self.pad_to_multiple == 1:
+            return x, targets
+        weights = self.class_weights[y].astype(np.float32) if self.class_weights is not None else np.ones(len(y), np.float32)
+        weights[real:] = 0.0
+        return x, targets, weights
 
     def on_epoch_end(self) -> None:
+        self.epoch += 1
         if self.shuffle:
             self.rng.shuffle(self.order)
 
@@ -109,6 +146,7 @@ class TrainResult:
     epochs_run: int
     best_epoch: int
     phases: list[str]
+    batch_size: int = 0  # as trained (data-parallel rounds it up to a multiple of the devices)
 
 
 class HistoryRecorder(keras.callbacks.Callback):
@@ -169,6 +207,21 @@ def jit_compile_setting() -> bool | str:
     return "auto" if tf.config.list_physical_devices("GPU") else False
 
 
+class LinearWarmup(keras.callbacks.Callback):
+    """Learning rate ``lr * (e + 1) / (epochs + 1)`` in epochs e < ``epochs``, then ``lr``."""
+
+    def __init__(self, learning_rate: float, epochs: int):
+        super().__init__()
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch < self.epochs:
+            self.model.optimizer.learning_rate = self.learning_rate * (epoch + 1) / (self.epochs + 1)
+        elif epoch == self.epochs:
+            self.model.optimizer.learning_rate = self.learning_rate
+
+
 def _phases(spec: ModelSpec, weights: str | None) -> list[tuple[str, float, bool]]:
     """(phase, learning rate, backbone trainable) in order.
 
@@ -184,6 +237,35 @@ def _phases(spec: ModelSpec, weights: str | None) -> list[tuple[str, float, bool
     return [(PHASE_SCRATCH, recipe.learning_rate, True)]
 
 
+def check_augment_mode(augment: str | bool) -> str:
+    """The augmentation mode; ``True`` / ``False`` (the older flag) mean device / none."""
+    if isinstance(augment, bool):
+        return AUGMENT_DEVICE if augment else AUGMENT_NONE
+    if augment not in AUGMENT_MODES:
+        raise ValueError(f"unknown augmentation {augment!r}; valid: {', '.join(AUGMENT_MODES)}")
+    return augment
+
+
+def black_level(preprocessing: str) -> list[float]:
+    """What a black pixel becomes after ``preprocessing``, per channel: the augmenter's fill."""
+    return [float(v) for v in preprocess_batch(np.zeros((1, 1, 1, 3), np.uint8), preprocessing)[0, 0, 0]]
+
+
+def training_model(model: keras.Model, augmenter: keras.layers.Layer | None) -> keras.Model:
+    """``model`` with ``augmenter`` in front, sharing its layers and weights; the model
+    itself when there is nothing to put in front."""
+    if augmenter is None:
+        return model
+    return keras.Sequential([keras.Input(model.input_shape[1:]), augmenter, model], name=f"{model.name}_training")
+
+
+def loss_for(spec: ModelSpec) -> keras.losses.Loss:
+    """Cross-entropy on integer labels, or on one-hot labels when the recipe smooths them."""
+    if spec.recipe.label_smoothing > 0:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=spec.recipe.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
 def train_model(
     model: keras.Model,
     spec: ModelSpec,
@@ -193,18 +275,37 @@ def train_model(
     num_classes: int,
     batch_size: int | None = None,
     weights: str | None = None,
-    augment: bool = True,
+    augment: str | bool = AUGMENT_DEVICE,
     seed: int = 42,
     progress: ProgressHook | None = None,
+    workers: int = 1,
+    devices: int = 1,
 ) -> TrainResult:
-    """Fit ``model`` (built from ``spec``) in place; best weights (lowest val loss) are restored."""
+    """Fit ``model`` (built from ``spec``) in place; best weights (lowest val loss) are restored.
+
+    ``augment``: ``"device"`` (RandomAffine in a training-only wrapper, scaled by the recipe's
+    ``augment_strength``), ``"numpy"`` (host-side, per batch) or ``"none"``. ``workers``:
+    threads preparing batches. ``devices``: data-parallel replicas (batches split evenly).
+    """
     recipe = spec.recipe
+    mode = check_augment_mode(augment)
     batch_size = batch_size or recipe.batch_size
+    # Every batch splits evenly over the replicas, so padding is only ever needed at the end.
+    batch_size = math.ceil(batch_size / devices) * devices
     class_weights = balanced_class_weights(train.labels, num_classes)
+    one_hot = num_classes if recipe.label_smoothing > 0 else None
     train_batches = ImageBatches(
-        train, spec.preprocessing, batch_size, shuffle=True, augment=augment, class_weights=class_weights, seed=seed
+        train, spec.preprocessing, batch_size, shuffle=True, augment=mode == AUGMENT_NUMPY and recipe.augment_strength > 0,
+        class_weights=class_weights, seed=seed, one_hot=one_hot, workers=workers, drop_remainder=devices > 1,
+        pad_to_multiple=devices,
     )
-    val_batches = ImageBatches(val, spec.preprocessing, batch_size)
+    val_batches = ImageBatches(
+        val, spec.preprocessing, batch_size, one_hot=one_hot, workers=workers, pad_to_multiple=devices
+    )
+    augmenter = None
+    if mode == AUGMENT_DEVICE:
+        augmenter = build_augmenter(recipe.augment_strength, fill_value=black_level(spec.preprocessing), seed=seed)
+    fitted = training_model(model, augmenter)
     rows: list[dict] = []
     phases = _phases(spec, weights)
     phase_names = [p[0] for p in phases]
@@ -213,9 +314,9 @@ def train_model(
     for phase, learning_rate, backbone_trainable in phases:
         if spec.family == "backbone":
             set_backbone_trainable(model, backbone_trainable)
-        model.compile(
+        fitted.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-            loss="sparse_categorical_crossentropy",
+            loss=loss_for(spec),
             metrics=["accuracy"],
             jit_compile=jit_compile_setting(),
         )
@@ -223,7 +324,10 @@ def train_model(
         early_stopping = keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=recipe.patience, restore_best_weights=True
         )
-        callbacks = [
+        callbacks = []
+        if recipe.warmup_epochs > 0:
+            callbacks.append(LinearWarmup(learning_rate, recipe.warmup_epochs))
+        callbacks += [
             early_stopping,
             keras.callbacks.ReduceLROnPlateau(
                 monitor="val_loss", factor=recipe.reduce_lr_factor, patience=recipe.reduce_lr_patience, min_lr=1e-7
@@ -233,7 +337,7 @@ def train_model(
         if progress is not None:
             hook = progress
             callbacks.append(ProgressCallback(lambda e: hook({**e, "phase_names": phase_names}), phase, epochs, first_epoch))
-        model.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks, verbose=0)
+        fitted.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks, verbose=0)
         if early_stopping.best < best_loss:
             best_loss = float(early_stopping.best)
             best_epoch = first_epoch + early_stopping.best_epoch + 1
@@ -248,11 +352,64 @@ def train_model(
         epochs_run=len(rows),
         best_epoch=best_epoch,
         phases=phase_names,
+        batch_size=batch_size,
     )
 
 
-def predict_proba(model: keras.Model, spec: ModelSpec, arrays: SplitArrays, batch_size: int = 64) -> np.ndarray:
+def predict_proba(
+    model: keras.Model, spec: ModelSpec, arrays: SplitArrays, batch_size: int = 64, devices: int = 1
+) -> np.ndarray:
     """Class probabilities (float64, rows sum to 1) for every image of ``arrays``."""
-    batches = ImageBatches(arrays, spec.preprocessing, batch_size)
+    batches = ImageBatches(arrays, spec.preprocessing, batch_size, pad_to_multiple=devices)
     proba = np.asarray(model.predict(batches, verbose=0), dtype=np.float64)
+    if devices > 1:  # drop the padding rows, which sit at the end of each padded batch
+        keep = np.concatenate(
+            [np.arange(len(batch_rows)) + start for start, batch_rows in _padded_layout(len(arrays.labels), batch_size, devices)]
+        )
+        proba = proba[keep]
     return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _padded_layout(count: int, batch_size: int, multiple: int) -> list[tuple[int, range]]:
+    """(offset in the padded output, real rows) of each evaluation batch."""
+    layout, offset = [], 0
+    for start in range(0, count, batch_size):
+        rows = range(start, min(start + batch_size, count))
+        layout.append((offset, rows))
+        offset += math.ceil(len(rows) / multiple) * multiple
+    return layout
+
+
+@dataclass
+class Distribution:
+    """How training is spread over devices; ``scope()`` must wrap model building and compiling."""
+
+    strategy_name: str = "single device"
+    devices: int = 1
+    device_names: list[str] = field(default_factory=list)
+    strategy: Any = None  # tf.distribute.MirroredStrategy under TensorFlow
+
+    def scope(self) -> ContextManager:
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def record(self) -> dict:
+        return {"strategy": self.strategy_name, "devices": self.devices, "device_names": self.device_names}
+
+
+def setup_distribution(data_parallel: bool) -> Distribution:
+    """Data parallelism over every local device: keras.distribution.DataParallel under JAX
+    (global, set before any model is built), tf.distribute.MirroredStrategy under TensorFlow."""
+    if not data_parallel:
+        return Distribution()
+    backend = keras.backend.backend()
+    if backend == "jax":
+        devices = keras.distribution.list_devices()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        return Distribution("jax DataParallel", len(devices), list(devices))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+        names = list(strategy.extended.worker_devices)
+        return Distribution("tf MirroredStrategy", strategy.num_replicas_in_sync, names, strategy)
+    raise ValueError(f"--data-parallel supports the jax and tensorflow backends, not {backend}")

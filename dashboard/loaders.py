@@ -11,6 +11,7 @@ tables through :mod:`bt_core.compare`, computed once per run and manifest versio
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,141 @@ def _test_images_cached(run_dir: str, manifest_mtime: int) -> tuple[np.ndarray, 
 def load_test_images(run_dir: Path | str) -> tuple[np.ndarray, np.ndarray]:
     """The run's test images (uint8, read-only) and ids; raises ArtifactError if unreadable."""
     return _test_images_cached(*_key(run_dir))
+
+
+# --------------------------------------------------------------------------- inspect page
+# Everything below loads Keras lazily: only the Inspect page calls it, and only for the
+# models chosen there.
+
+MAX_LOADED_MODELS = 8
+
+
+def _file_mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def model_file_mtime(run_dir: Path | str, name: str) -> int:
+    """Modification time (ns) of a model's model.keras; 0 when it is missing."""
+    return _file_mtime(artifacts.model_dir(Path(run_dir), name) / artifacts.MODEL_FILE)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=MAX_LOADED_MODELS)
+def _keras_model_cached(run_dir: str, name: str, model_mtime: int) -> Any:
+    del model_mtime  # part of the cache key only: a re-trained model is loaded again
+    # The explanations need TensorFlow; this only decides when Keras is not imported yet.
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    return artifacts.load_model(Path(run_dir), name)
+
+
+def load_keras_model(run_dir: Path | str, name: str) -> Any:
+    """One trained model, loaded once per process and shared; raises ArtifactError."""
+    return _keras_model_cached(str(run_dir), name, model_file_mtime(run_dir, name))
+
+
+# cache_resource: one array for every session and rerun, never copied.
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _maps_cached(run_dir: str, name: str, method: str, maps_mtime: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    del maps_mtime  # part of the cache key only
+    # Memory-mapped: showing an image reads only its map, not the whole test set's.
+    maps, ids, class_index = artifacts.load_maps(Path(run_dir), name, method, mmap=True)
+    for array in (maps, ids, class_index):
+        array.setflags(write=False)
+    return maps, ids, class_index
+
+
+def load_precomputed_maps(
+    run_dir: Path | str, name: str, method: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A model's precomputed maps of ``method`` (maps, ids, class_index), or None when it has
+    none; raises ArtifactError for a broken file."""
+    path = artifacts.maps_path(Path(run_dir), name, method)
+    mtime = _file_mtime(path)
+    if not mtime:
+        return None
+    return _maps_cached(str(run_dir), name, method, mtime)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _live_test_map(
+    run_dir: str, name: str, method: str, image_id: str, class_index: int, model_mtime: int, manifest_mtime: int
+) -> np.ndarray:
+    from bt_core.explain.precompute import explain_entry
+
+    model = _keras_model_cached(run_dir, name, model_mtime)
+    images, ids = _test_images_cached(run_dir, manifest_mtime)
+    position = int(np.flatnonzero(np.asarray(ids) == image_id)[0])
+    entry = _load_manifest_cached(run_dir, manifest_mtime)["models"][name]
+    return explain_entry(model, entry, images[position : position + 1], method, class_index)[0]
+
+
+def live_test_map(run_dir: Path | str, name: str, method: str, image_id: str, class_index: int) -> np.ndarray:
+    """The map of one test image computed now with the loaded model (cached per
+    run, model, method, image and class); float32 ``(S, S)`` in ``[0, 1]``."""
+    return _live_test_map(
+        str(run_dir), name, method, str(image_id), int(class_index),
+        model_file_mtime(run_dir, name), _manifest_mtime(Path(run_dir)),
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _live_upload_map(
+    run_dir: str, name: str, method: str, image: np.ndarray, class_index: int, model_mtime: int, manifest_mtime: int
+) -> np.ndarray:
+    from bt_core.explain.precompute import explain_entry
+
+    model = _keras_model_cached(run_dir, name, model_mtime)
+    entry = _load_manifest_cached(run_dir, manifest_mtime)["models"][name]
+    return explain_entry(model, entry, image[np.newaxis], method, class_index)[0]
+
+
+def live_upload_map(run_dir: Path | str, name: str, method: str, image: np.ndarray, class_index: int) -> np.ndarray:
+    """The map of an uploaded image (uint8 ``(S, S, 3)``), computed now and cached."""
+    return _live_upload_map(
+        str(run_dir), name, method, image, int(class_index),
+        model_file_mtime(run_dir, name), _manifest_mtime(Path(run_dir)),
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _upload_probabilities(
+    run_dir: str, name: str, image: np.ndarray, model_mtime: int, manifest_mtime: int
+) -> np.ndarray:
+    from bt_core.preprocess import preprocess_batch
+
+    model = _keras_model_cached(run_dir, name, model_mtime)
+    entry = _load_manifest_cached(run_dir, manifest_mtime)["models"][name]
+    probabilities = model(preprocess_batch(image[np.newaxis], entry["preprocessing"]), training=False)
+    return np.asarray(probabilities, dtype=np.float64)[0]
+
+
+def upload_probabilities(run_dir: Path | str, name: str, image: np.ndarray) -> np.ndarray:
+    """A model's class probabilities for an uploaded image (uint8 ``(S, S, 3)``)."""
+    return _upload_probabilities(
+        str(run_dir), name, image, model_file_mtime(run_dir, name), _manifest_mtime(Path(run_dir))
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _boxes_cached(root: str, boxes_mtime: int) -> pd.DataFrame | None:
+    del boxes_mtime  # part of the cache key only
+    from bt_core.data.boxes import read_boxes
+
+    try:
+        boxes, _rejected = read_boxes(root)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None  # a broken boxes.csv only costs the box outline
+    return boxes
+
+
+def load_boxes(dataset_root: str | None) -> pd.DataFrame | None:
+    """The tumor boxes of a run's dataset (indexed by image path), or None when the dataset
+    folder or its boxes.csv is not on this machine."""
+    if not dataset_root:
+        return None
+    from bt_core.data.boxes import BOXES_FILE
+
+    mtime = _file_mtime(Path(dataset_root) / BOXES_FILE)
+    return _boxes_cached(str(dataset_root), mtime) if mtime else None

@@ -15,6 +15,8 @@ from bt_core.train import (
     _phases,
     augment_batch,
     balanced_class_weights,
+    check_augment_mode,
+    loss_for,
     predict_proba,
     train_model,
 )
@@ -146,3 +148,105 @@ def test_pretrained_backbone_trains_head_first_then_everything(tiny_dataset):
     fine_epochs = [w for phase, w in seen if phase == PHASE_FINE_TUNE]
     assert all(np.array_equal(w, base_before) for w in head_epochs)  # frozen base
     assert not np.array_equal(fine_epochs[-1], base_before)  # unfrozen in phase 2
+
+
+def test_padded_batches_split_evenly_and_carry_zero_weight_padding():
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1).repeat(4, axis=1).repeat(4, axis=2).repeat(3, axis=3)
+    arrays = SplitArrays(images, np.array([0, 1] * 5), np.array([str(i) for i in range(10)]))
+    batches = ImageBatches(arrays, "rescale", 4, pad_to_multiple=4)
+    x, y, w = batches[2]  # the last batch: 2 real images, padded to 4
+    assert len(x) == 4 and w.tolist() == [1.0, 1.0, 0.0, 0.0]
+    np.testing.assert_array_equal(np.round(x[:2, 0, 0, 0] * 255), [8, 9])
+    one_hot = ImageBatches(arrays, "rescale", 4, one_hot=2)[0][1]
+    np.testing.assert_array_equal(one_hot, np.eye(2, dtype=np.float32)[[0, 1, 0, 1]])
+    dropping = ImageBatches(arrays, "rescale", 4, shuffle=True, drop_remainder=True)
+    assert len(dropping) == 2
+
+
+def test_numpy_augmentation_is_the_same_whichever_thread_makes_a_batch():
+    rng = np.random.default_rng(0)
+    arrays = SplitArrays(rng.integers(0, 255, (12, 8, 8, 3), dtype=np.uint8), np.zeros(12, int), np.arange(12).astype(str))
+    first = ImageBatches(arrays, "rescale", 4, shuffle=True, augment=True, seed=3, workers=2)
+    again = ImageBatches(arrays, "rescale", 4, shuffle=True, augment=True, seed=3)
+    for index in (2, 0, 1):  # out of order, as worker threads may take them
+        np.testing.assert_array_equal(first[index][0], again[index][0])
+    before = first[0][0]
+    first.on_epoch_end()
+    assert not np.array_equal(first[0][0], before)  # a new epoch draws new augmentations
+
+
+def test_predictions_with_padding_for_replicas_match_the_plain_ones(tiny_dataset):
+    spec = get_spec("simple_cnn")
+    model = create_model("simple_cnn", 4, input_size=32)
+    test = tiny_dataset.arrays["test"]
+    plain = predict_proba(model, spec, test, batch_size=7)
+    padded = predict_proba(model, spec, test, batch_size=7, devices=4)
+    assert padded.shape == plain.shape == (len(test.labels), 4)
+    np.testing.assert_allclose(padded, plain, atol=1e-6)
+
+
+def test_augment_modes():
+    assert check_augment_mode(True) == "device" and check_augment_mode(False) == "none"
+    assert check_augment_mode("numpy") == "numpy"
+    with pytest.raises(ValueError, match="device, numpy, none"):
+        check_augment_mode("gpu")
+
+
+def test_recipe_warmup_label_smoothing_and_no_augmentation_layer_in_the_trained_model(tiny_dataset):
+    """Recipe fields reach the trainer; device augmentation never ends up inside the model."""
+    from dataclasses import replace
+
+    import keras
+
+    from bt_core.augment import RandomAffine
+    from bt_core.models.registry import Recipe
+
+    base = get_spec("simple_cnn")
+    assert (base.recipe.augment_strength, base.recipe.warmup_epochs, base.recipe.label_smoothing) == (1.0, 0, 0.0)
+    spec = replace(base, recipe=Recipe(warmup_epochs=2, label_smoothing=0.1, patience=10, reduce_lr_patience=10))
+    loss = loss_for(spec)
+    assert isinstance(loss, keras.losses.CategoricalCrossentropy) and loss.get_config()["label_smoothing"] == 0.1
+    assert isinstance(loss_for(base), keras.losses.SparseCategoricalCrossentropy)
+    seed_everything(0)
+    model = create_model("simple_cnn", 4, input_size=32)
+    result = train_model(model, spec, tiny_dataset.arrays["train"], tiny_dataset.arrays["val"], epochs=3,
+                         num_classes=4, batch_size=16, augment="device")
+    np.testing.assert_allclose(result.history["lr"].tolist(), [1e-3 / 3, 2e-3 / 3, 1e-3], rtol=1e-5)
+    assert not any(isinstance(layer, RandomAffine) for layer in model.layers)
+    assert result.batch_size == 16
+
+
+def _cpu_runs_bfloat16() -> bool:
+    import keras
+
+    try:
+        x = keras.ops.ones((1, 4, 4, 1), dtype="bfloat16")
+        kernel = keras.ops.ones((3, 3, 1, 1), dtype="bfloat16")
+        keras.ops.convert_to_numpy(keras.ops.conv(x, kernel, padding="same"))
+    except Exception:  # any missing-kernel error means no bf16 on this CPU build
+        return False
+    return True
+
+
+def test_a_tiny_model_trains_under_mixed_bfloat16_with_float32_probabilities(tiny_dataset):
+    import keras
+
+    if not _cpu_runs_bfloat16():
+        pytest.skip("this CPU / TensorFlow build has no bfloat16 convolution kernels")
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        seed_everything(0)
+        spec = get_spec("simple_cnn")
+        model = create_model("simple_cnn", 4, input_size=32)
+        assert model.get_layer("conv1").compute_dtype == "bfloat16"
+        assert model.get_layer("softmax").compute_dtype == "float32"
+        result = train_model(model, spec, tiny_dataset.arrays["train"], tiny_dataset.arrays["val"], epochs=2,
+                             num_classes=4, batch_size=16)
+        assert result.history["loss"].notna().all() and np.isfinite(result.history["val_loss"]).all()
+        raw = model.predict(np.zeros((2, 32, 32, 3), np.float32), verbose=0)
+        assert raw.dtype == np.float32
+        proba = predict_proba(model, spec, tiny_dataset.arrays["test"])
+        assert np.isfinite(proba).all()
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,10 +62,18 @@ def test_cli_trains_a_kaggle_folder_under_tensorflow(tmp_path):
     out = tmp_path / "artifacts"
     code = train_all.main(
         ["--data", str(data), "--models", "simple_cnn,cnn_bn", "--epochs", "2", "--img-size", "32",
-         "--out", str(out), "--seed", "42", "--batch-size", "16"]
+         "--out", str(out), "--seed", "42", "--batch-size", "16", "--preprocess", "crop_head,clahe",
+         "--augment", "numpy"]
     )
     assert code == 0
     run = check_run(only_run(out), ["simple_cnn", "cnn_bn"], "tensorflow")
+    assert run.manifest["preprocess"] == ["crop_head", "clahe"] == run.manifest["config"]["preprocess"]
+    assert run.manifest["config"]["augment_mode"] == "numpy" and run.manifest["models"]["cnn_bn"]["augment"] == "numpy"
+    # test_images.npz holds the images after the ops, exactly as an upload would be prepared.
+    from bt_core.image_ops import prepare_uploaded_image
+
+    images, ids = art.load_test_images(run.directory)
+    np.testing.assert_array_equal(images[0], prepare_uploaded_image((data / ids[0]).read_bytes(), 32, ["crop_head", "clahe"]))
     assert run.manifest["dataset"]["layout"] == "kaggle"
     assert run.manifest["dataset"]["skipped"] == [
         {"path": "Training/glioma/corrupt.jpg", "reason": "not a decodable image (corrupt or unsupported format)"}
@@ -141,3 +150,156 @@ def test_a_failing_model_is_recorded_and_the_others_still_saved(tmp_path, monkey
     assert failed.status == art.STATUS_FAILED and "--weights" in failed.error
     assert run.models["simple_cnn"].usable
     assert "mobilenetv2 failed" in capsys.readouterr().err
+
+
+def test_cli_rejects_unknown_preprocessing_and_needs_a_source(tmp_path, capsys):
+    data = make_pool(tmp_path / "data", per_class=6, size=32)
+    assert train_all.main(["--data", str(data), "--preprocess", "clahe,nope", "--out", str(tmp_path / "o")]) == 2
+    assert "valid: clahe, sharpen, histeq, crop_head" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_all.parse_args(["--models", "simple_cnn"])
+    assert "one of --data, --demo, --resume RUN_DIR or --merge is required" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- data parallel
+
+
+@pytest.mark.slow
+def test_data_parallel_under_jax_over_two_virtual_devices(tmp_path):
+    data = make_pool(tmp_path / "data", per_class=12, size=32)
+    out = tmp_path / "artifacts"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "train_all.py"), "--data", str(data), "--models", "simple_cnn", "--epochs", "1",
+         "--img-size", "32", "--out", str(out), "--batch-size", "15", "--data-parallel"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    run = check_run(only_run(out), ["simple_cnn"], "jax")
+    assert run.manifest["distribution"] == {"strategy": "jax DataParallel", "devices": 2,
+                                            "device_names": ["cpu:0", "cpu:1"]}
+    assert run.manifest["config"]["data_parallel"] is True
+    assert run.models["simple_cnn"].info["batch_size"] == 16  # rounded up to split evenly
+
+
+def test_data_parallel_under_tensorflow_uses_a_mirrored_strategy(tmp_path):
+    data = make_pool(tmp_path / "data", per_class=10, size=32)
+    out = tmp_path / "artifacts"
+    assert train_all.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
+                           "--out", str(out), "--data-parallel"]) == 0
+    run = check_run(only_run(out), ["simple_cnn"], "tensorflow")
+    assert run.manifest["distribution"]["strategy"] == "tf MirroredStrategy"
+    assert run.manifest["distribution"]["devices"] >= 1
+
+
+# --------------------------------------------------------------------------- merging shards
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    """Two shards of one experiment: the same command with different --models."""
+    base = tmp_path_factory.mktemp("shards")
+    data = make_pool(base / "data", per_class=12, size=32)
+    out = base / "artifacts"
+    common = ["--data", str(data), "--epochs", "1", "--img-size", "32", "--out", str(out), "--batch-size", "16"]
+    assert train_all.main([*common, "--models", "simple_cnn", "--run-id", "shard-a"]) == 0
+    assert train_all.main([*common, "--models", "custom_cnn", "--run-id", "shard-b"]) == 0
+    return out / "shard-a", out / "shard-b"
+
+
+def merge(runs, out, run_id="merged") -> int:
+    return train_all.main(["--merge", *map(str, runs), "--out", str(out), "--run-id", run_id])
+
+
+def test_merge_writes_one_run_with_every_model(shards, tmp_path, capsys):
+    shard_a, shard_b = shards
+    out = tmp_path / "merged-out"
+    assert merge([shard_a, shard_b], out) == 0
+    merged = out / "merged"
+    assert capsys.readouterr().out.strip() == str(merged)
+    run = check_run(merged, ["simple_cnn", "custom_cnn"], "tensorflow")
+    manifest = run.manifest
+    assert manifest["config"]["models"] == ["simple_cnn", "custom_cnn"] and manifest["run_id"] == "merged"
+    a, b = art.read_manifest(shard_a), art.read_manifest(shard_b)
+    assert manifest["timing"]["seconds"] == pytest.approx(a["timing"]["seconds"] + b["timing"]["seconds"], abs=0.02)
+    assert manifest["timing"]["started"] == min(a["timing"]["started"], b["timing"]["started"])
+    assert manifest["timing"]["finished"] == max(a["timing"]["finished"], b["timing"]["finished"])
+    assert [r["run_id"] for r in manifest["merged"]["runs"]] == ["shard-a", "shard-b"]
+    assert manifest["models"]["custom_cnn"]["from_run"] == "shard-b"
+    assert (merged / art.SPLIT).read_bytes() == (shard_a / art.SPLIT).read_bytes()
+    for name, shard in (("simple_cnn", shard_a), ("custom_cnn", shard_b)):
+        for file_name in art.MODEL_FILES:
+            merged_file, shard_file = art.model_dir(merged, name) / file_name, art.model_dir(shard, name) / file_name
+            assert merged_file.read_bytes() == shard_file.read_bytes()
+            assert merged_file.stat().st_ino == shard_file.stat().st_ino  # hard-linked on one file system
+    model = art.load_model(merged, "custom_cnn")
+    images, _ = art.load_test_images(merged)
+    stored = run.models["custom_cnn"].predictions[art.probability_columns(run.class_names)].to_numpy()
+    np.testing.assert_allclose(model.predict(preprocess_batch(images, "rescale"), verbose=0), stored, atol=1e-5)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def tampered_copy(shard: Path, tmp_path: Path, edit) -> Path:
+    copy = tmp_path / f"copy-{shard.name}"
+    shutil.copytree(shard, copy)
+    manifest = art.read_manifest(copy)
+    edit(manifest, copy)
+    art.write_json(copy / art.MANIFEST, manifest)
+    return copy
+
+
+def _set(path: list, value):
+    def edit(manifest, folder):
+        target = manifest
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return edit
+
+
+def _shuffle_split(manifest, folder):
+    split = art.read_split(folder)
+    split.loc[0, "split"], split.loc[len(split) - 1, "split"] = split.loc[len(split) - 1, "split"], split.loc[0, "split"]
+    split.to_csv(folder / art.SPLIT, index=False)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_set(["class_names"], ["a", "b", "c", "d"]), "different class names"),
+        (_set(["image_size"], 64), "different image size"),
+        (_set(["dataset", "fingerprint"], "0" * 64), "different dataset fingerprint"),
+        (_shuffle_split, "split.csv files differ"),
+        (_set(["config", "epochs"], 5), "different setting epochs"),
+        (_set(["models", "custom_cnn", "status"], art.STATUS_RUNNING), "custom_cnn of"),
+        (_set(["models", "custom_cnn", "status"], art.STATUS_PENDING), "finish that run first"),
+    ],
+    ids=["classes", "image-size", "fingerprint", "split", "settings", "running", "pending"],
+)
+def test_merge_refuses_shards_that_do_not_belong_together(shards, tmp_path, capsys, edit, message):
+    shard_a, shard_b = shards
+    bad = tampered_copy(shard_b, tmp_path, edit)
+    out = tmp_path / "out"
+    assert merge([shard_a, bad], out) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())  # nothing half-merged
+
+
+def test_merge_refuses_a_model_finished_twice_but_a_finished_copy_beats_a_failed_one(shards, tmp_path, capsys):
+    shard_a, shard_b = shards
+    twin = tampered_copy(shard_a, tmp_path, lambda manifest, folder: None)
+    assert merge([shard_a, twin], tmp_path / "out") == 2
+    assert "simple_cnn is finished in both" in capsys.readouterr().err
+
+    def fail(manifest, folder):
+        manifest["models"]["simple_cnn"] = {"status": art.STATUS_FAILED, "error": "RuntimeError: out of memory"}
+        shutil.rmtree(art.model_dir(folder, "simple_cnn"))
+
+    failed = tampered_copy(shard_a, tmp_path / "f", fail)
+    assert merge([failed, shard_b, shard_a], tmp_path / "out", "retried") == 0
+    run = art.load_run(tmp_path / "out" / "retried")
+    assert run.models["simple_cnn"].usable and run.models["simple_cnn"].info["from_run"] == "shard-a"
+    assert merge([shard_a, shard_b], tmp_path / "out", "retried") == 2  # never over an existing run
+    assert "already exists" in capsys.readouterr().err

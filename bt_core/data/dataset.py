@@ -13,6 +13,7 @@ from bt_core.data.boxes import read_boxes
 from bt_core.data.images import read_images
 from bt_core.data.layouts import DatasetIndex, SkippedFile, discover
 from bt_core.data.splits import SPLITS, make_split, split_counts
+from bt_core.image_ops import check_image_ops
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,22 @@ def load_dataset(
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     max_per_class: int | None = None,
+    ops: tuple[str, ...] = (),
+    split: pd.DataFrame | None = None,
 ) -> LoadedDataset:
+    """Discover, split and decode a dataset folder into memory.
+
+    ``ops``: image-level preprocessing (bt_core.image_ops) applied at full resolution, before
+    the resize. ``split``: a stored split (path, split, label) to reuse instead of making one,
+    as a resumed run does; its paths must name images of this dataset.
+    """
     index = discover(root)
-    split = make_split(index, val_fraction, test_fraction, seed, max_per_class)
-    images, ok, unreadable = read_images(index.root, split["path"].tolist(), image_size)
+    ops = check_image_ops(ops)
+    if split is None:
+        split = make_split(index, val_fraction, test_fraction, seed, max_per_class)
+    else:
+        split = _checked_split(index, split)
+    images, ok, unreadable = read_images(index.root, split["path"].tolist(), image_size, ops=ops)
     split = split[ok].reset_index(drop=True)
     class_to_index = {name: i for i, name in enumerate(index.class_names)}
     arrays = {}
@@ -89,3 +102,25 @@ def load_dataset(
         skipped=skipped,
         fingerprint=fingerprint(index.root, split["path"].tolist()),
     )
+
+
+def _checked_split(index: DatasetIndex, split: pd.DataFrame) -> pd.DataFrame:
+    """A stored split, validated against the dataset it is applied to."""
+    missing_columns = {"path", "split", "label"} - set(split.columns)
+    if missing_columns:
+        raise ValueError(f"stored split lacks columns {sorted(missing_columns)}")
+    split = split[["path", "split", "label"]].astype(str).reset_index(drop=True)
+    unknown_splits = set(split["split"]) - set(SPLITS)
+    if unknown_splits:
+        raise ValueError(f"stored split names unknown splits {sorted(unknown_splits)}")
+    known = set(index.items["path"])
+    absent = [p for p in split["path"] if p not in known]
+    if absent:
+        raise ValueError(
+            f"{len(absent)} image(s) of the stored split are no longer in {index.root}, e.g. {absent[0]}"
+        )
+    labels = dict(zip(index.items["path"], index.items["label"]))
+    relabelled = [p for p, label in zip(split["path"], split["label"]) if labels[p] != label]
+    if relabelled:
+        raise ValueError(f"{len(relabelled)} image(s) changed class since the split was made, e.g. {relabelled[0]}")
+    return split

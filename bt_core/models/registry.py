@@ -46,6 +46,12 @@ class Recipe:
     # MobileNetV2) leave the moving statistics near their initial values for many epochs,
     # so validation collapses onto one class while training accuracy climbs.
     scratch_batchnorm_momentum: float = 0.9
+    # Scales every range of the on-device augmentation (bt_core.augment); 0 switches it off.
+    augment_strength: float = 1.0
+    # Epochs of linear learning-rate warm-up at the start of each phase (0: none).
+    warmup_epochs: int = 0
+    # Cross-entropy label smoothing (0: none; > 0 trains on one-hot labels).
+    label_smoothing: float = 0.0
 
 
 @dataclass(frozen=True)

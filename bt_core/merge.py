@@ -1,0 +1,220 @@
+"""Merge the shards of one zoo (runs of the same experiment with different ``--models``)
+into one run folder, so the dashboard compares every model at once.
+
+    python train_all.py --merge artifacts/shard-a artifacts/shard-b --out artifacts --run-id zoo
+
+The shards must agree on everything that makes their scores comparable: class names, image
+size, dataset fingerprint, an identical split.csv and the training settings (SHARED_SETTINGS).
+They may differ in models, run id, output folder, dataset path (another machine), precision
+and data parallelism. Model files are hard-linked where the file system allows, else copied;
+the merged folder is assembled under a hidden name and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from bt_core.artifacts import (
+    FORMAT_VERSION,
+    MANIFEST,
+    SPLIT,
+    STATUS_DONE,
+    STATUS_FAILED,
+    TEST_IMAGES,
+    ArtifactError,
+    is_temporary_file,
+    model_dir,
+    model_files_problem,
+    read_manifest,
+    read_split,
+    write_json,
+)
+from bt_core.config import RunConfig
+
+# Config settings every shard must share; the others (models, run_id, out, data, demo,
+# precision, data_parallel, extra) may differ.
+SHARED_SETTINGS = (
+    "epochs",
+    "img_size",
+    "batch_size",
+    "seed",
+    "weights",
+    "val_fraction",
+    "test_fraction",
+    "max_per_class",
+    "preprocess",
+    "augment",
+    "augment_mode",
+)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, target)
+
+
+class _Shard:
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        try:
+            self.manifest = read_manifest(self.directory)
+            self.split = read_split(self.directory)
+            self.config = RunConfig.from_dict(dict(self.manifest.get("config") or {}))
+        except (ArtifactError, TypeError, ValueError) as exc:
+            raise ValueError(f"cannot merge {self.directory}: {exc}") from exc
+        self.name = self.manifest.get("run_id") or self.directory.name
+
+
+def _check_compatible(first: _Shard, other: _Shard) -> None:
+    def refuse(what: str, mine, theirs) -> None:
+        raise ValueError(
+            f"cannot merge {other.directory} with {first.directory}: different {what} ({theirs!r} vs {mine!r})"
+        )
+
+    if list(first.manifest["class_names"]) != list(other.manifest["class_names"]):
+        refuse("class names", first.manifest["class_names"], other.manifest["class_names"])
+    if first.manifest.get("image_size") != other.manifest.get("image_size"):
+        refuse("image size", first.manifest.get("image_size"), other.manifest.get("image_size"))
+    mine, theirs = (s.manifest.get("dataset", {}).get("fingerprint") for s in (first, other))
+    if not mine or mine != theirs:
+        refuse("dataset fingerprint", mine, theirs)
+    if not first.split.equals(other.split):
+        raise ValueError(f"cannot merge {other.directory} with {first.directory}: their {SPLIT} files differ")
+    a, b = first.config.to_dict(), other.config.to_dict()
+    for key in SHARED_SETTINGS:
+        if a[key] != b[key]:
+            refuse(f"setting {key}", a[key], b[key])
+
+
+def _pick_models(shards: list[_Shard]) -> dict[str, tuple[_Shard, dict]]:
+    """Each model from the one shard that finished it (or, if none did, the first that failed)."""
+    picked: dict[str, tuple[_Shard, dict]] = {}
+    for shard in shards:
+        class_names = list(shard.manifest["class_names"])
+        for name, entry in shard.manifest.get("models", {}).items():
+            status = entry.get("status")
+            if status not in (STATUS_DONE, STATUS_FAILED):
+                raise ValueError(
+                    f"cannot merge: model {name} of {shard.directory} is {status}; "
+                    "finish that run first (train_all.py --resume RUN_DIR)"
+                )
+            if status == STATUS_DONE:
+                problem = model_files_problem(shard.directory, name, class_names)
+                if problem:
+                    raise ValueError(f"cannot merge: model {name} of {shard.directory} is marked done but {problem}")
+            if name in picked:
+                earlier, earlier_entry = picked[name]
+                if status == STATUS_DONE and earlier_entry.get("status") == STATUS_DONE:
+                    raise ValueError(
+                        f"cannot merge: model {name} is finished in both {earlier.directory} and {shard.directory}; "
+                        "merge each model from one run only"
+                    )
+                if status != STATUS_DONE:
+                    continue  # a finished copy beats a failed one
+            picked[name] = (shard, entry)
+    return picked
+
+
+def _joined(values: list) -> str:
+    distinct = list(dict.fromkeys(str(v) for v in values))
+    return distinct[0] if len(distinct) == 1 else " + ".join(distinct)
+
+
+def merge_runs(
+    run_dirs: list[str | Path], out: str | Path, run_id: str | None = None, say: Callable[[str], None] = print
+) -> Path:
+    """Write one run folder ``out/run_id`` holding every model of ``run_dirs``; returns it."""
+    if len(run_dirs) < 2:
+        raise ValueError("--merge needs at least two run folders")
+    resolved = [Path(d).resolve() for d in run_dirs]
+    if len(set(resolved)) != len(resolved):
+        raise ValueError("--merge names the same run folder twice")
+    shards = [_Shard(Path(d)) for d in run_dirs]
+    first = shards[0]
+    for other in shards[1:]:
+        _check_compatible(first, other)
+    picked = _pick_models(shards)
+    dataset_name = first.manifest.get("dataset", {}).get("name", "run")
+    run_id = run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{dataset_name}-merged"
+    target = Path(out) / run_id
+    if target.exists():
+        raise ValueError(f"{target} already exists; choose another --run-id")
+    staging = Path(out) / f".{run_id}.merging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        for file_name in (SPLIT, TEST_IMAGES):
+            _link_or_copy(first.directory / file_name, staging / file_name)
+        models = {}
+        for name, (shard, entry) in picked.items():
+            source = model_dir(shard.directory, name)
+            if source.is_dir():
+                for path in source.iterdir():
+                    if path.is_file() and not is_temporary_file(path):
+                        _link_or_copy(path, model_dir(staging, name) / path.name)
+            models[name] = {**entry, "from_run": shard.name}
+        write_json(staging / MANIFEST, _merged_manifest(shards, models, run_id, out))
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    done = sum(1 for entry in models.values() if entry.get("status") == STATUS_DONE)
+    say(f"merged {len(shards)} runs into {target}: {done} finished model(s), {len(models) - done} failed")
+    return target
+
+
+def _merged_manifest(shards: list[_Shard], models: dict[str, dict], run_id: str, out: str | Path) -> dict:
+    first = shards[0].manifest
+    manifests = [s.manifest for s in shards]
+    timings = [m.get("timing", {}) for m in manifests]
+    starts = [t["started"] for t in timings if t.get("started")]
+    ends = [t["finished"] for t in timings if t.get("finished")]
+    config = {**shards[0].config.to_dict(), "models": list(models), "run_id": run_id, "out": str(out)}
+    return {
+        "format_version": FORMAT_VERSION,
+        "run_id": run_id,
+        "created": min(str(m.get("created", "")) for m in manifests),
+        "config": config,
+        "class_names": list(first["class_names"]),
+        "image_size": first["image_size"],
+        "preprocess": list(shards[0].config.preprocess),
+        "dataset": first["dataset"],
+        "backend": _joined([m.get("backend") for m in manifests]),
+        "device": _joined([m.get("device") for m in manifests]),
+        "versions": first.get("versions", {}),
+        "timing": {
+            "started": min(starts) if starts else None,
+            "finished": max(ends) if ends else None,
+            # Compute spent in all shards together; started..finished spans them.
+            "seconds": round(sum(float(t.get("seconds") or 0.0) for t in timings), 2),
+            "data_seconds": round(sum(float(t.get("data_seconds") or 0.0) for t in timings), 2),
+        },
+        "sessions": [
+            {**session, "run_id": shard.name} for shard in shards for session in shard.manifest.get("sessions", [])
+        ],
+        "merged": {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "runs": [
+                {
+                    "run_id": shard.name,
+                    "directory": str(shard.directory),
+                    "models": list(shard.manifest.get("models", {})),
+                    "backend": shard.manifest.get("backend"),
+                    "device": shard.manifest.get("device"),
+                    "versions": shard.manifest.get("versions", {}),
+                    "timing": shard.manifest.get("timing", {}),
+                    "config": shard.config.to_dict(),
+                }
+                for shard in shards
+            ],
+        },
+        "models": models,
+    }

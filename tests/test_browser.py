@@ -1,0 +1,407 @@
+"""The dashboard in a real browser: `streamlit run` on a fabricated zoo run, driven by
+Playwright in Debian's chromium (never a browser downloaded by ``playwright install``).
+
+Every page is opened and must finish without an exception box or error alert; on the
+confusion page a click on a matrix cell must bring up that cell's thumbnails. A
+screenshot of each page lands in pytest's tmp_path and, when ``BT_SCREENSHOTS`` is set,
+in that folder too. Skipped when chromium or the playwright package is missing.
+
+The helpers (server start, render wait, problem detection) are also used by
+benchmarks/bench_pages.py, so "rendered" means the same thing in both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fabricate import fabricate_zoo_run
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "dashboard" / "app.py"
+CHROMIUM_ENV = "BT_CHROMIUM"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS_ENV = "BT_SCREENSHOTS"
+# Quiet, offline chromium: no sandbox (CI containers run as root), no GPU, no update or
+# sync traffic that would stall on a machine without network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1600, "height": 1000}
+SERVER_START_TIMEOUT_S = 60
+# The first page of a fresh server imports pandas, plotly and sklearn: allow for it.
+RENDER_TIMEOUT_MS = 60_000
+MAX_SCREENSHOT_HEIGHT = 8000
+
+# True once the app has finished a script run (Streamlit's own e2e tests wait on these
+# attributes of the app root) and the browser has drawn what it sent; stale elements are
+# left over from the previous run.
+RENDERED_JS = """
+(title) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.dataset.testConnectionState !== 'CONNECTED') return false;
+    if (app.dataset.testScriptState !== 'notRunning') return false;
+    if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+    if (document.querySelector('[data-stale="true"]')) return false;
+    // Lazily loaded elements (plotly charts, tables, widgets) show a skeleton until loaded.
+    if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+    const heading = document.querySelector('h1');
+    if (!heading || (title !== null && heading.innerText !== title)) return false;
+    // A chart is drawn when plotly has an SVG group for each of its visible traces.
+    const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+    return charts.every(chart => {
+        const plot = chart.querySelector('.js-plotly-plot');
+        if (!plot || !plot._fullData) return false;
+        const visible = plot._fullData.filter(trace => trace.visible === true).length;
+        const drawn = plot.querySelectorAll('.main-svg g.trace, .main-svg g.hm').length;
+        return drawn > 0 && drawn >= visible;
+    });
+}
+"""
+# Exception boxes, and error alerts outside them (an exception box holds an error alert).
+PROBLEMS_JS = """
+() => {
+    const found = [];
+    for (const box of document.querySelectorAll('[data-testid="stException"]')) {
+        found.push('exception: ' + box.innerText);
+    }
+    for (const alert of document.querySelectorAll('[data-testid="stAlertContentError"]')) {
+        if (!alert.closest('[data-testid="stException"]')) found.push('error: ' + alert.innerText);
+    }
+    return found;
+}
+"""
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    url_path: str  # "" is the default page
+    title: str
+    charts: int  # plotly charts it draws on the fabricated zoo run
+    screenshot: str
+
+
+PAGES = [
+    PageSpec("", "Models", 1, "models"),
+    PageSpec("curves", "ROC & PR curves", 3, "curves"),
+    PageSpec("confusion", "Confusion matrices", 6, "confusion"),
+    PageSpec("training", "Training", 2, "training"),
+    PageSpec("calibration", "Calibration", 1, "calibration"),
+    PageSpec("significance", "Significance", 1, "significance"),
+    PageSpec("run_details", "Run", 0, "run_details"),
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def chromium_path() -> Path | None:
+    path = Path(os.environ.get(CHROMIUM_ENV) or DEFAULT_CHROMIUM)
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def browser_skip_reason() -> str | None:
+    """Why the browser checks cannot run here, or None when they can."""
+    if chromium_path() is None:
+        return (
+            f"no chromium at {os.environ.get(CHROMIUM_ENV) or DEFAULT_CHROMIUM} "
+            f"(apt-get install chromium, or point {CHROMIUM_ENV} at one)"
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        return f"playwright is not importable ({exc}); pip install -r requirements-dev.txt"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _log_tail(log_path: Path, chars: int = 3000) -> str:
+    return log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+
+
+def _wait_for_health(base_url: str, server: subprocess.Popen, log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {server.returncode}:\n{_log_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as response:
+                if response.status == 200 and response.read().strip() == b"ok":
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet
+        time.sleep(0.2)
+    raise RuntimeError(f"streamlit not healthy after {timeout_s} s:\n{_log_tail(log_path)}")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def streamlit_server(
+    script: Path,
+    log_path: Path,
+    script_args: Sequence[str] = (),
+    options: Sequence[str] = (),
+    timeout_s: float = SERVER_START_TIMEOUT_S,
+) -> Iterator[str]:
+    """`streamlit run script [options]` on a free localhost port; yields its base URL and
+    stops the server on exit."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        *options,
+    ]
+    if script_args:
+        command += ["--", *script_args]
+    base_url = f"http://127.0.0.1:{port}"
+    with open(log_path, "w", encoding="utf-8") as log:
+        server = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_health(base_url, server, log_path, timeout_s)
+        yield base_url
+    finally:
+        stop_process(server)
+
+
+@contextlib.contextmanager
+def chromium_browser() -> Iterator:
+    """Headless Debian chromium through Playwright; closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium_path()), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_until_rendered(page, title: str | None = None, timeout_ms: int = RENDER_TIMEOUT_MS) -> None:
+    """Wait until the script run is over and every plotly chart on the page is drawn;
+    with ``title``, until the page showing is the one with that title (after a page switch
+    the previous page stays up until the new run replaces it)."""
+    page.wait_for_function(RENDERED_JS, arg=title, timeout=timeout_ms, polling=50)
+
+
+def page_problems(page) -> list[str]:
+    """Texts of the exception boxes and error alerts the page shows."""
+    return page.evaluate(PROBLEMS_JS)
+
+
+def goto_rendered(page, url: str, title: str | None = None):
+    """Open ``url`` in ``page`` and wait until it is fully rendered."""
+    page.goto(url)
+    wait_until_rendered(page, title)
+    return page
+
+
+def save_screenshot(page, folder: Path, name: str) -> Path:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the
+    viewport is stretched to the content's height first."""
+    height = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], body')]"
+        ".map(element => element.scrollHeight))"
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height, VIEWPORT["height"]),
+                                                                       MAX_SCREENSHOT_HEIGHT)})
+    wait_until_rendered(page)  # plotly redraws at the new size
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    copy_to = os.environ.get(SCREENSHOTS_ENV)
+    if copy_to:
+        Path(copy_to).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, Path(copy_to) / path.name)
+    return path
+
+
+# --------------------------------------------------------------------------- fixtures
+
+SKIP_REASON = browser_skip_reason()
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")]
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    return fabricate_zoo_run(tmp_path_factory.mktemp("browser_zoo") / "artifacts")
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(zoo, tmp_path_factory) -> Iterator[str]:
+    log_path = tmp_path_factory.mktemp("browser_logs") / "dashboard.log"
+    with streamlit_server(APP, log_path, ["--artifacts", str(zoo.run_dir.parent)]) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium_browser() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def tab(browser):
+    """A fresh tab (a new Streamlit session), closed after the test."""
+    page = browser.new_page(viewport=VIEWPORT)
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def js_errors(tab) -> list[str]:
+    """Uncaught JavaScript errors of ``tab`` (plotly or Streamlit's frontend failing)."""
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_problem_detection_finds_an_exception_box_and_an_error_alert(browser, tmp_path):
+    """The checks below can fail: a script that shows an error and raises is caught."""
+    script = tmp_path / "failing_app.py"
+    script.write_text(
+        "import streamlit as st\n"
+        "st.title('Failing on purpose')\n"
+        "st.error('deliberate error alert')\n"
+        "raise RuntimeError('deliberate failure')\n",
+        encoding="utf-8",
+    )
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        with streamlit_server(script, tmp_path / "failing.log") as base_url:
+            problems = page_problems(goto_rendered(page, base_url, "Failing on purpose"))
+    finally:
+        page.close()
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("exception:") and "deliberate failure" in problems[0]
+    assert problems[1] == "error: deliberate error alert"
+
+
+@pytest.mark.parametrize("spec", PAGES, ids=[spec.screenshot for spec in PAGES])
+def test_every_page_renders_without_errors(tab, js_errors, dashboard_url, screenshots, spec):
+    goto_rendered(tab, f"{dashboard_url}/{spec.url_path}", spec.title)
+    assert tab.locator("h1").first.inner_text() == spec.title
+    assert page_problems(tab) == []
+    assert tab.locator('[data-testid="stPlotlyChart"]').count() == spec.charts
+    save_screenshot(tab, screenshots, spec.screenshot)
+    assert (screenshots / f"{spec.screenshot}.png").stat().st_size > 10_000
+    assert js_errors == []
+
+
+def test_pages_beyond_the_checked_ones_render_without_errors(tab, js_errors, dashboard_url, screenshots):
+    """Every page of the sidebar is opened: one added to app.py without an entry in PAGES
+    still has to render without an exception or error."""
+    goto_rendered(tab, f"{dashboard_url}/run_details", "Run")
+    links = tab.locator('[data-testid="stSidebarNav"] a').evaluate_all(
+        "links => links.map(link => link.href)"
+    )
+    checked = {f"{dashboard_url}/{spec.url_path}" for spec in PAGES}
+    assert checked <= set(links), "a checked page is missing from the sidebar"
+    for link in [link for link in links if link not in checked]:
+        goto_rendered(tab, link)
+        assert page_problems(tab) == [], link
+        save_screenshot(tab, screenshots, "other_" + link.rstrip("/").rsplit("/", 1)[-1])
+    assert js_errors == []
+
+
+def test_a_missing_chromium_gives_a_skip_reason_naming_it(monkeypatch, tmp_path):
+    missing = tmp_path / "no-chromium"
+    monkeypatch.setenv(CHROMIUM_ENV, str(missing))
+    reason = browser_skip_reason()
+    assert reason is not None and str(missing) in reason and "apt-get install chromium" in reason
+
+
+def cell_centre(box: dict, row: int, column: int, n_classes: int) -> tuple[float, float]:
+    """Page coordinates of a matrix cell's centre inside the heatmap's plot area."""
+    return (
+        box["x"] + (column + 0.5) * box["width"] / n_classes,
+        box["y"] + (row + 0.5) * box["height"] / n_classes,
+    )
+
+
+def test_clicking_a_confusion_cell_shows_its_thumbnails(tab, js_errors, dashboard_url, screenshots, zoo):
+    model, true_class, predicted_class = "custom_cnn", "glioma", "meningioma"
+    class_names = zoo.manifest["class_names"]
+    predictions = zoo.predictions[model]
+    expected_ids = predictions[(predictions["label"] == true_class) & (predictions["pred"] == predicted_class)]["id"]
+    assert len(expected_ids) > 1
+
+    goto_rendered(tab, f"{dashboard_url}/confusion", "Confusion matrices")
+    model_input = tab.locator(".st-key-confusion_cell_model input")
+    cell_input = tab.locator(".st-key-confusion_cell input")
+    # Before the click the explorer shows another model's cell.
+    assert model_input.input_value() == zoo.good_models[0] != model
+    before_cell = cell_input.input_value()
+
+    # The chart's element container carries its key (confusion.chart_key) as a class.
+    plot_area = tab.locator(f".st-key-confusion_chart_{model} rect.nsewdrag").bounding_box()
+    assert plot_area is not None
+    x, y = cell_centre(plot_area, class_names.index(true_class), class_names.index(predicted_class),
+                       len(class_names))
+    tab.mouse.click(x, y)
+    tab.wait_for_function(
+        "([selector, value]) => document.querySelector(selector)?.value === value",
+        arg=[".st-key-confusion_cell_model input", model],
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    wait_until_rendered(tab)
+
+    cell_text = cell_input.input_value()
+    assert cell_text != before_cell
+    assert cell_text == f"✗ true {true_class} → predicted {predicted_class} ({len(expected_ids)} images)"
+    captions = tab.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    assert len(captions) == len(expected_ids)
+    assert all(text.startswith(f"true {true_class} ") and f"pred {predicted_class} " in text for text in captions)
+    # The thumbnails are real images the browser decoded, not broken links.
+    tab.wait_for_function(
+        """count => [...document.querySelectorAll('[data-testid="stImageContainer"] img')]
+            .filter(image => image.complete && image.naturalWidth > 0).length === count""",
+        arg=len(expected_ids),
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    assert page_problems(tab) == [] and js_errors == []
+    save_screenshot(tab, screenshots, "confusion_cell_clicked")
