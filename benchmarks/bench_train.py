@@ -198,7 +198,8 @@ def markdown(results: list[dict], env: dict, args: argparse.Namespace, command: 
     lines = [
         f"Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; backend {env['backend']}; "
         f"device {env['device']}; precision {args.precision}; {args.img_size} px, batch {args.batch_size}, "
-        f"{args.steps} steps per timed epoch, best of {args.repeats}; pipeline data: {args.data or 'random uint8 images'}; "
+        f"{args.steps} steps per timed epoch, best of {args.repeats}; "
+        f"pipeline data: {args.data or 'random uint8 images'}; "
         f"pipeline workers {args.workers}.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".",
         f"Command: `{command}`",
@@ -210,8 +211,8 @@ def markdown(results: list[dict], env: dict, args: argparse.Namespace, command: 
         if "error" in r:
             lines.append(f"| {r['model']} | failed: {r['error']} |")
             continue
-        row = [r["model"], f"{r['params'] / 1e6:.2f} M", _format(r["tensors_train_ips"]), _format(r["first_epoch_s"], 1),
-               _format(r["infer_ips"])]
+        row = [r["model"], f"{r['params'] / 1e6:.2f} M", _format(r["tensors_train_ips"]),
+               _format(r["first_epoch_s"], 1), _format(r["infer_ips"])]
         row += [_format(r.get(f"pipeline_{m}_ips")) for m in modes]
         row += [_format(r.get(f"pipeline_{m}_cpu_ms_per_image"), 2) for m in modes]
         row += [_format(r["peak_rss_mib"]), _format(r["peak_device_mib"])]
@@ -235,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     backend = os.environ.get("KERAS_BACKEND", "")
-    command = ("KERAS_BACKEND=" + backend + " " if backend else "") + "python benchmarks/bench_train.py " + " ".join(argv)
+    prefix = f"KERAS_BACKEND={backend} " if backend else ""
+    command = prefix + "python benchmarks/bench_train.py " + " ".join(argv)
     print(markdown(results, environment(), args, command))
     return 0
 

@@ -66,8 +66,9 @@ class RandomAffine(keras.layers.Layer):
             channel (the model-input value of black, so a shifted image gets a black border).
         seed: seed of the layer's random stream.
 
-    Works on float images ``(N, H, W, C)`` (channels last); computes in float32 even under a
-    mixed-precision policy, since the warp is cheap and the image values need no rounding.
+    Works on float images ``(N, H, W, C)`` (channels last) of a fixed height and width;
+    computes in float32 even under a mixed-precision policy, since the warp is cheap and
+    the image values need no rounding.
     """
 
     def __init__(
@@ -96,7 +97,6 @@ class RandomAffine(keras.layers.Layer):
         self.fill_value = [float(v) for v in fill_value] if isinstance(fill_value, (list, tuple)) else float(fill_value)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.supports_masking = False
 
     @property
     def is_identity(self) -> bool:

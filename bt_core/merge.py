@@ -33,7 +33,7 @@ from bt_core.artifacts import (
     read_split,
     write_json,
 )
-from bt_core.config import RunConfig
+from bt_core.resume import config_from_manifest
 
 # Config settings every shard must share; the others (models, run_id, out, data, demo,
 # precision, data_parallel, extra) may differ.
@@ -66,7 +66,7 @@ class _Shard:
         try:
             self.manifest = read_manifest(self.directory)
             self.split = read_split(self.directory)
-            self.config = RunConfig.from_dict(dict(self.manifest.get("config") or {}))
+            self.config = config_from_manifest(self.manifest)
         except (ArtifactError, TypeError, ValueError) as exc:
             raise ValueError(f"cannot merge {self.directory}: {exc}") from exc
         self.name = self.manifest.get("run_id") or self.directory.name
@@ -156,10 +156,10 @@ def merge_runs(
         models = {}
         for name, (shard, entry) in picked.items():
             source = model_dir(shard.directory, name)
-            if source.is_dir():
-                for path in source.iterdir():
+            if source.is_dir():  # the whole tree: precomputed maps (maps/) come along
+                for path in sorted(source.rglob("*")):
                     if path.is_file() and not is_temporary_file(path):
-                        _link_or_copy(path, model_dir(staging, name) / path.name)
+                        _link_or_copy(path, model_dir(staging, name) / path.relative_to(source))
             models[name] = {**entry, "from_run": shard.name}
         write_json(staging / MANIFEST, _merged_manifest(shards, models, run_id, out))
         os.rename(staging, target)

@@ -16,11 +16,19 @@ from bt_core.artifacts import (
 from bt_core.config import RunConfig
 
 
+def config_from_manifest(manifest: dict) -> RunConfig:
+    """The RunConfig a manifest records; TypeError / ValueError when it cannot be one."""
+    data = dict(manifest.get("config") or {})
+    if "augment_mode" not in data:  # format 1.0: augmentation always ran in numpy on the host
+        data["augment_mode"] = "numpy" if data.get("augment", True) else "none"
+    return RunConfig.from_dict(data)
+
+
 def stored_config(run_dir: Path) -> RunConfig:
     """The config a run was started with, as its manifest records it."""
     manifest = read_manifest(run_dir)
     try:
-        return RunConfig.from_dict(dict(manifest.get("config") or {}))
+        return config_from_manifest(manifest)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{run_dir}: the stored config cannot be used: {exc}") from exc
 

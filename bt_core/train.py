@@ -121,7 +121,10 @@ class ImageBatches(keras.utils.PyDataset):
         targets = np.eye(self.one_hot, dtype=np.float32)[y] if self.one_hot else y
         if self.class_weights is None and self.pad_to_multiple == 1:
             return x, targets
-        weights = self.class_weights[y].astype(np.float32) if self.class_weights is not None else np.ones(len(y), np.float32)
+        if self.class_weights is not None:
+            weights = self.class_weights[y].astype(np.float32)
+        else:
+            weights = np.ones(len(y), np.float32)
         weights[real:] = 0.0
         return x, targets, weights
 
@@ -294,10 +297,10 @@ def train_model(
     batch_size = math.ceil(batch_size / devices) * devices
     class_weights = balanced_class_weights(train.labels, num_classes)
     one_hot = num_classes if recipe.label_smoothing > 0 else None
+    host_augment = mode == AUGMENT_NUMPY and recipe.augment_strength > 0
     train_batches = ImageBatches(
-        train, spec.preprocessing, batch_size, shuffle=True, augment=mode == AUGMENT_NUMPY and recipe.augment_strength > 0,
-        class_weights=class_weights, seed=seed, one_hot=one_hot, workers=workers, drop_remainder=devices > 1,
-        pad_to_multiple=devices,
+        train, spec.preprocessing, batch_size, shuffle=True, augment=host_augment, class_weights=class_weights,
+        seed=seed, one_hot=one_hot, workers=workers, drop_remainder=devices > 1, pad_to_multiple=devices,
     )
     val_batches = ImageBatches(
         val, spec.preprocessing, batch_size, one_hot=one_hot, workers=workers, pad_to_multiple=devices
@@ -363,9 +366,8 @@ def predict_proba(
     batches = ImageBatches(arrays, spec.preprocessing, batch_size, pad_to_multiple=devices)
     proba = np.asarray(model.predict(batches, verbose=0), dtype=np.float64)
     if devices > 1:  # drop the padding rows, which sit at the end of each padded batch
-        keep = np.concatenate(
-            [np.arange(len(batch_rows)) + start for start, batch_rows in _padded_layout(len(arrays.labels), batch_size, devices)]
-        )
+        layout = _padded_layout(len(arrays.labels), batch_size, devices)
+        keep = np.concatenate([np.arange(len(rows)) + start for start, rows in layout])
         proba = proba[keep]
     return proba / proba.sum(axis=1, keepdims=True)
 

@@ -267,7 +267,8 @@ def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume:
         manifest.setdefault("preprocess", list(config.preprocess))
         manifest.setdefault("timing", {}).setdefault("seconds", 0.0)
         manifest["sessions"] = [*manifest.get("sessions", []), session]
-        manifest["models"] = {name: manifest.get("models", {}).get(name, {"status": STATUS_PENDING}) for name in config.models}
+        entries = manifest.get("models", {})
+        manifest["models"] = {name: entries.get(name, {"status": STATUS_PENDING}) for name in config.models}
         writer = RunWriter(run_dir, manifest)
         verdicts = finished_models(run_dir, writer.manifest)
         to_train = [name for name in config.models if verdicts.get(name) is not None]
@@ -299,7 +300,9 @@ def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume:
         writer.manifest["timing"]["seconds"] = round(seconds_before + time.perf_counter() - started, 2)
         writer.save_manifest()
     session["finished"] = _now()
-    writer.manifest["timing"].update(finished=session["finished"], seconds=round(seconds_before + time.perf_counter() - started, 2))
+    writer.manifest["timing"].update(
+        finished=session["finished"], seconds=round(seconds_before + time.perf_counter() - started, 2)
+    )
     writer.save_manifest()
     log(f"done in {time.perf_counter() - started:.1f}s: {run_dir}")
     return run_dir

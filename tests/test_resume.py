@@ -1,7 +1,6 @@
 """--resume: a run killed mid-training continues where it stopped, on the same split and data."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import train_all
@@ -214,8 +213,12 @@ def merge(runs, out, run_id="merged") -> int:
 
 def test_merge_writes_one_run_with_every_model(shards, tmp_path, capsys):
     shard_a, shard_b = shards
+    maps = art.model_dir(shard_b, "custom_cnn") / "maps" / "gradcam.npz"  # precomputed maps travel too
+    maps.parent.mkdir(exist_ok=True)
+    maps.write_bytes(b"maps")
     out = tmp_path / "merged-out"
     assert merge([shard_a, shard_b], out) == 0
+    assert (art.model_dir(out / "merged", "custom_cnn") / "maps" / "gradcam.npz").read_bytes() == b"maps"
     merged = out / "merged"
     assert capsys.readouterr().out.strip() == str(merged)
     run = check_run(merged, ["simple_cnn", "custom_cnn"], "tensorflow")
