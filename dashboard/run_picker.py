@@ -71,3 +71,12 @@ def open_model_data(run: Run, minimum: int = 1) -> dict[str, ModelData] | None:
         st.info(f"This view needs {needed} with test predictions; the run has {len(model_data)}.")
         return None
     return model_data
+
+
+def open_run_models(minimum: int = 1) -> tuple[Run, dict[str, ModelData]] | None:
+    """The chosen run and its comparable models, or None after telling the user why not."""
+    run = open_selected_run()
+    if run is None:
+        return None
+    model_data = open_model_data(run, minimum)
+    return None if model_data is None else (run, model_data)

@@ -15,7 +15,7 @@ from bt_core.compare.run_comparison import ModelData
 from dashboard import compare_tables as ct
 from dashboard import figures, loaders, presentation
 from dashboard import inspect_tables as it
-from dashboard.run_picker import open_model_data, open_selected_run
+from dashboard.run_picker import open_run_models
 
 NORMALIZE_KEY = "confusion_normalized"
 CELL_MODEL_KEY = "confusion_cell_model"
@@ -165,12 +165,10 @@ def show_cell_images(run: Run, model_data: dict[str, ModelData], matrices: dict[
 
 def confusion_page() -> None:
     st.title("Confusion matrices")
-    run = open_selected_run()
-    if run is None:
+    opened = open_run_models()
+    if opened is None:
         return
-    model_data = open_model_data(run)
-    if model_data is None:
-        return
+    run, model_data = opened
     with presentation.controls():
         normalized = st.radio(
             "Show", [False, True], format_func=lambda flag: "Row shares" if flag else "Counts",

@@ -6,7 +6,7 @@ import streamlit as st
 from bt_core.artifacts import Run
 from dashboard import compare_tables as ct
 from dashboard import figures, loaders, presentation
-from dashboard.run_picker import open_model_data, open_selected_run
+from dashboard.run_picker import open_run_models
 
 KINDS = {"roc": "ROC", "pr": "Precision-recall"}
 
@@ -78,12 +78,10 @@ def show_area_table(run: Run, kind: str) -> None:
 
 def curves_page() -> None:
     st.title("ROC & PR curves")
-    run = open_selected_run()
-    if run is None:
+    opened = open_run_models()
+    if opened is None:
         return
-    model_data = open_model_data(run)
-    if model_data is None:
-        return
+    run, model_data = opened
     kind, class_name, model = choose(run, list(model_data))
     left, right = st.columns(2)
     with left:

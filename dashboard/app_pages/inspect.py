@@ -23,7 +23,7 @@ from bt_core.compare.run_comparison import ModelData
 from bt_core.explain.overlay import COLORMAPS
 from dashboard import inspect_tables as it
 from dashboard import loaders, presentation
-from dashboard.run_picker import open_model_data, open_selected_run
+from dashboard.run_picker import open_run_models
 
 MODELS_KEY = "inspect_models"
 METHOD_KEY = "inspect_method"
@@ -359,12 +359,10 @@ def show_upload(run: Run, view: View) -> None:
 
 def inspect_page() -> None:
     st.title("Inspect")
-    run = open_selected_run()
-    if run is None:
+    opened = open_run_models()
+    if opened is None:
         return
-    model_data = open_model_data(run)
-    if model_data is None:
-        return
+    run, model_data = opened
     try:
         images, ids = loaders.load_test_images(run.directory)
     except ArtifactError as exc:

@@ -10,7 +10,7 @@ import streamlit as st
 from bt_core.artifacts import Run
 from dashboard import compare_tables as ct
 from dashboard import figures, loaders, presentation
-from dashboard.run_picker import open_model_data, open_selected_run
+from dashboard.run_picker import open_run_models
 
 ALPHA = 0.05
 
@@ -40,12 +40,10 @@ def show_pairs(run: Run, pairs: pd.DataFrame) -> None:
 
 def significance_page() -> None:
     st.title("Significance")
-    run = open_selected_run()
-    if run is None:
+    opened = open_run_models(minimum=2)
+    if opened is None:
         return
-    model_data = open_model_data(run, minimum=2)
-    if model_data is None:
-        return
+    run, model_data = opened
     pairs, matrix, cochran = loaders.load_significance(run.directory, ALPHA)
     st.markdown(ct.cochran_line(cochran, ALPHA))
     show_heatmap(run, matrix)
