@@ -12,6 +12,7 @@ import json
 import math
 import os
 import tempfile
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,11 +20,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 
 MANIFEST = "manifest.json"
 SPLIT = "split.csv"
 TEST_IMAGES = "test_images.npz"
+TEST_BOXES = "test_boxes.csv"
+TEST_BOX_COLUMNS = ["id", "x_min", "y_min", "x_max", "y_max"]
 MODELS_DIR = "models"
 MODEL_FILE = "model.keras"
 HISTORY = "history.csv"
@@ -196,6 +199,14 @@ class RunWriter:
                 np.savez_compressed(handle, images=images, ids=ids)
 
         _atomic_write(self.run_dir / TEST_IMAGES, save)
+
+    def write_test_boxes(self, boxes: pd.DataFrame, ids: list[str] | np.ndarray) -> int:
+        """The tumor boxes of the test images (``boxes`` indexed by image path, columns
+        ``x_min..y_max`` normalised); returns how many test images have one."""
+        test = boxes[boxes.index.isin(np.asarray(ids, dtype=str))]
+        frame = test.reset_index().rename(columns={test.index.name or "index": "id"})
+        write_csv(self.run_dir / TEST_BOXES, frame.reindex(columns=TEST_BOX_COLUMNS))
+        return len(frame)
 
     def model_dir(self, name: str) -> Path:
         path = model_dir(self.run_dir, name)
@@ -424,6 +435,22 @@ def load_test_images(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ArtifactError(f"{path} cannot be read: {exc}") from exc
 
 
+def load_test_boxes(run_dir: Path, ids: list[str] | np.ndarray) -> np.ndarray | None:
+    """Tumor boxes ``(N, 4)`` (x_min, y_min, x_max, y_max in [0, 1]) in ``ids`` order, NaN
+    rows for images without one; None when the run stored no boxes (1.2, optional)."""
+    path = Path(run_dir) / TEST_BOXES
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path, dtype={"id": str})
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path} cannot be read: {exc}") from exc
+    if list(table.columns) != TEST_BOX_COLUMNS:
+        raise ArtifactError(f"{path} must have columns {TEST_BOX_COLUMNS}, has {list(table.columns)}")
+    coords = table.drop_duplicates("id").set_index("id")[TEST_BOX_COLUMNS[1:]].astype(float)
+    return coords.reindex(np.asarray(ids, dtype=str)).to_numpy(dtype=np.float64)
+
+
 def load_model(run_dir: Path, name: str) -> Any:
     """Load one trained model (imports Keras, so only call when a page needs the model)."""
     import keras
@@ -435,6 +462,37 @@ def load_model(run_dir: Path, name: str) -> Any:
         return keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a corrupt archive.
         raise ArtifactError(f"{path} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- external evaluations
+
+# A finished run's models scored on another dataset folder (bt_core.evaluate): a run-like
+# folder RUN_DIR/evaluations/<name>/ with the layout of a run, so every reader above opens
+# it as a run. list_runs() lists top-level runs only.
+EVALUATIONS_DIR = "evaluations"
+
+
+def evaluation_dir(run_dir: Path, name: str) -> Path:
+    """Where the evaluation ``name`` of a run lives (may not exist)."""
+    return Path(run_dir) / EVALUATIONS_DIR / name
+
+
+def list_evaluations(run_dir: Path) -> list[str]:
+    """The names of a run's evaluations with a readable manifest, sorted (hidden folders,
+    such as one still being written, left out)."""
+    root = Path(run_dir) / EVALUATIONS_DIR
+    if not root.is_dir():
+        return []
+    names = []
+    for path in root.iterdir():
+        if not path.is_dir() or path.name.startswith("."):
+            continue
+        try:
+            read_manifest(path)
+        except ArtifactError:
+            continue
+        names.append(path.name)
+    return sorted(names)
 
 
 # --------------------------------------------------------------------------- explanation maps
@@ -574,3 +632,66 @@ def load_maps(
     if problem:
         raise ArtifactError(f"{path}: {problem}")
     return maps, ids.astype(str), class_index.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- shortcut measures
+
+# bt_core.shortcuts.measure_run: shortcuts/summary.json (every model's score, flags, parts,
+# probes, clusters; the dataset audit), shortcuts/models/<model>.csv (one row per test
+# image) and shortcuts/duplicates.csv (the audit's duplicate pairs).
+SHORTCUTS_DIR = "shortcuts"
+SHORTCUTS_SUMMARY = "summary.json"
+SHORTCUTS_DUPLICATES = "duplicates.csv"
+
+
+def shortcuts_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / SHORTCUTS_DIR
+
+
+def write_shortcuts(
+    run_dir: Path, summary: dict[str, Any], per_image: dict[str, pd.DataFrame], pairs: pd.DataFrame | None
+) -> None:
+    """Write the measures; the summary last, so a present summary means complete tables."""
+    folder = shortcuts_dir(run_dir)
+    for name, table in per_image.items():
+        write_csv(folder / MODELS_DIR / f"{name}.csv", table)
+    if pairs is not None:
+        write_csv(folder / SHORTCUTS_DUPLICATES, pairs)
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    write_json(folder / SHORTCUTS_SUMMARY, {"created": created, **summary})
+
+
+def load_shortcuts(run_dir: Path) -> dict[str, Any] | None:
+    """The run's shortcut summary, or None when it was never measured."""
+    path = shortcuts_dir(run_dir) / SHORTCUTS_SUMMARY
+    if not path.is_file():
+        return None
+    try:
+        summary = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path} cannot be read: {exc}") from exc
+    if not isinstance(summary, dict) or not isinstance(summary.get("models"), dict):
+        raise ArtifactError(f"{path} is not a shortcut summary")
+    return summary
+
+
+def load_shortcut_images(run_dir: Path, model_name: str) -> pd.DataFrame | None:
+    """One model's per-image measures, or None when not measured."""
+    path = shortcuts_dir(run_dir) / MODELS_DIR / f"{model_name}.csv"
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path, dtype={"id": str, "label": str, "pred": str})
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path} cannot be read: {exc}") from exc
+
+
+def load_duplicates(run_dir: Path) -> pd.DataFrame | None:
+    """The audit's duplicate pairs, or None when the audit did not run."""
+    path = shortcuts_dir(run_dir) / SHORTCUTS_DUPLICATES
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path, dtype={"id_a": str, "id_b": str})
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path} cannot be read: {exc}") from exc

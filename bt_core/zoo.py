@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -194,6 +194,12 @@ def _test_images_readable(run_dir: Path, count: int) -> bool:
     return len(images) == len(ids) == count
 
 
+def _write_test_boxes(writer: RunWriter, dataset: Any, config: RunConfig, ids: Any) -> None:
+    # A head crop moves the image frame, so the dataset's boxes no longer fit the stored images.
+    if len(dataset.boxes) and "crop_head" not in config.preprocess:
+        writer.write_test_boxes(dataset.boxes, ids)
+
+
 def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume: Path | None = None) -> Path:
     """Train ``config.models`` on ``config.data``; returns the run folder.
 
@@ -259,6 +265,7 @@ def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume:
         )
         writer.write_split(dataset.split)
         writer.write_test_images(test.images, test.ids)
+        _write_test_boxes(writer, dataset, config, test.ids)
         to_train = list(config.models)
     else:
         run_dir = resume

@@ -35,6 +35,7 @@ pages = [
     st.Page("app_pages/significance.py", title="Significance", icon=":material/compare_arrows:",
             url_path="significance"),
     st.Page("app_pages/inspect.py", title="Inspect", icon=":material/center_focus_strong:", url_path="inspect"),
+    st.Page("app_pages/shortcuts.py", title="Shortcuts", icon=":material/report:", url_path="shortcuts"),
     st.Page("app_pages/run_details.py", title="Run", icon=":material/description:"),
 ]
 st.navigation(pages).run()

@@ -60,6 +60,27 @@ def list_runs(artifacts_dir: Path | str) -> list[RunSummary]:
     return _list_runs_cached(str(directory), _runs_fingerprint(directory))
 
 
+def _evaluations_fingerprint(run_dir: Path) -> tuple[tuple[str, int], ...]:
+    """(folder, manifest mtime) of each evaluation folder of a run."""
+    root = Path(run_dir) / artifacts.EVALUATIONS_DIR
+    if not root.is_dir():
+        return ()
+    return tuple(sorted((path.name, _manifest_mtime(path)) for path in root.iterdir() if path.is_dir()))
+
+
+@st.cache_data(show_spinner=False)
+def _list_evaluations_cached(run_dir: str, fingerprint: tuple[tuple[str, int], ...]) -> list[str]:
+    del fingerprint  # part of the cache key only
+    return artifacts.list_evaluations(Path(run_dir))
+
+
+def list_evaluations(run_dir: Path | str) -> list[str]:
+    """The names of a run's external evaluations, sorted (see
+    :func:`bt_core.artifacts.list_evaluations`)."""
+    directory = Path(run_dir)
+    return _list_evaluations_cached(str(directory), _evaluations_fingerprint(directory))
+
+
 @st.cache_data(show_spinner="Reading run…")
 def _load_run_cached(run_dir: str, manifest_mtime: int) -> Run:
     del manifest_mtime  # part of the cache key only
@@ -342,3 +363,49 @@ def load_boxes(dataset_root: str | None) -> pd.DataFrame | None:
 
     mtime = _file_mtime(Path(dataset_root) / BOXES_FILE)
     return _boxes_cached(str(dataset_root), mtime) if mtime else None
+
+
+# --------------------------------------------------------------------------- shortcuts page
+# Only the files bt_core.shortcuts.measure_run wrote: no model, no map computed here. Each
+# cache key holds the file's mtime, so a re-measured run is read again.
+
+
+def shortcut_summary_mtime(run_dir: Path | str) -> int:
+    """Modification time (ns) of a run's shortcuts/summary.json; 0 when it is missing."""
+    return _file_mtime(artifacts.shortcuts_dir(Path(run_dir)) / artifacts.SHORTCUTS_SUMMARY)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _shortcuts_cached(run_dir: str, summary_mtime: int) -> dict[str, Any] | None:
+    del summary_mtime  # part of the cache key only
+    return artifacts.load_shortcuts(Path(run_dir))
+
+
+def load_shortcuts(run_dir: Path | str) -> dict[str, Any] | None:
+    """The run's shortcut summary, or None when it was never measured; raises ArtifactError
+    for a broken one."""
+    return _shortcuts_cached(str(run_dir), shortcut_summary_mtime(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _shortcut_images_cached(run_dir: str, name: str, table_mtime: int) -> pd.DataFrame | None:
+    del table_mtime  # part of the cache key only
+    return artifacts.load_shortcut_images(Path(run_dir), name)
+
+
+def load_shortcut_images(run_dir: Path | str, name: str) -> pd.DataFrame | None:
+    """One model's per-image shortcut measures, or None; raises ArtifactError if unreadable."""
+    path = artifacts.shortcuts_dir(Path(run_dir)) / artifacts.MODELS_DIR / f"{name}.csv"
+    return _shortcut_images_cached(str(run_dir), name, _file_mtime(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _duplicates_cached(run_dir: str, table_mtime: int) -> pd.DataFrame | None:
+    del table_mtime  # part of the cache key only
+    return artifacts.load_duplicates(Path(run_dir))
+
+
+def load_duplicates(run_dir: Path | str) -> pd.DataFrame | None:
+    """The audit's duplicate pairs, or None; raises ArtifactError if unreadable."""
+    path = artifacts.shortcuts_dir(Path(run_dir)) / artifacts.SHORTCUTS_DUPLICATES
+    return _duplicates_cached(str(run_dir), _file_mtime(path))

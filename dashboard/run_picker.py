@@ -1,7 +1,10 @@
 """The sidebar run picker, and how pages find the run it chose.
 
 The picker lives in the entry script (app.py), so its selection survives page switches;
-pages read the chosen folder from ``st.session_state["run_dir"]``.
+pages read the chosen folder from ``st.session_state["run_dir"]``. A run with external
+evaluations (``RUN_DIR/evaluations/<NAME>/``, run-like folders) gets a second picker, the
+test set: the run's own test split or one of its evaluations; ``run_dir`` then holds the
+evaluation's folder, so every page shows that test set.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from bt_core.artifacts import ArtifactError, Run
+from bt_core.artifacts import ArtifactError, Run, evaluation_dir
 from bt_core.compare.run_comparison import ModelData
 from dashboard import components, loaders, settings
 
 RUN_DIR_KEY = "run_dir"
 PICKER_KEY = "run_picker"
+TEST_SET_KEY = "test_set_picker"
+OWN_TEST_SPLIT = "own test split"
 
 
 def render_run_picker(artifacts_dir: Path) -> str | None:
@@ -32,8 +37,40 @@ def render_run_picker(artifacts_dir: Path) -> str | None:
     chosen = st.sidebar.selectbox(
         "Run", options=list(labels), format_func=labels.__getitem__, key=PICKER_KEY
     )
-    st.session_state[RUN_DIR_KEY] = chosen
-    return chosen
+    shown = render_test_set_picker(chosen)
+    st.session_state[RUN_DIR_KEY] = shown
+    return shown
+
+
+def test_set_caption(run_dir: str, shown: str) -> str:
+    """Which test set the pages show: the run's own split or an external evaluation."""
+    if shown == run_dir:
+        return "Test set: the run's own test split."
+    try:
+        evaluation = loaders.load_manifest(shown).get("evaluation") or {}
+    except ArtifactError:
+        evaluation = {}
+    mode = " (tumor vs no tumor)" if evaluation.get("mode") == "tumor" else ""
+    data = f" on `{evaluation['data']}`" if evaluation.get("data") else ""
+    return f"Test set: external evaluation **{Path(shown).name}**{mode}{data}."
+
+
+def render_test_set_picker(run_dir: str) -> str:
+    """Under the run picker, when the run has external evaluations: a choice between its
+    own test split and each evaluation. Returns the folder whose test set the pages show
+    (the run's, or an evaluation's)."""
+    names = loaders.list_evaluations(run_dir)
+    shown = run_dir
+    if names:
+        labels = {run_dir: OWN_TEST_SPLIT, **{str(evaluation_dir(Path(run_dir), name)): name for name in names}}
+        # One key per run: each run keeps its own choice of test set.
+        shown = st.sidebar.selectbox(
+            "Test set", options=list(labels), format_func=labels.__getitem__, key=f"{TEST_SET_KEY}:{run_dir}",
+            help="The run's own test split, or an external dataset its models were scored on "
+                 "(python train_all.py --evaluate RUN_DIR --data PATH --name NAME).",
+        )
+    st.sidebar.caption(test_set_caption(run_dir, shown))
+    return shown
 
 
 def selected_run_dir() -> str | None:

@@ -231,3 +231,14 @@ def test_a_confidence_on_a_bin_edge_belongs_to_the_lower_bin():
     proba = np.array([[0.5, 0.5], [0.8, 0.2], [1.0, 0.0]])
     bins = reliability_bins(np.array([0, 0, 0]), proba, n_bins=10)
     assert bins.loc[bins["count"] > 0, "bin"].tolist() == [4, 7, 9]
+
+
+def test_average_ranks_match_scipy_rankdata_with_ties():
+    from scipy.stats import rankdata
+
+    from bt_core.compare.scores import average_ranks
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 6, size=200).astype(float)  # many ties
+    np.testing.assert_allclose(average_ranks(values), rankdata(values))
+    np.testing.assert_allclose(average_ranks([0.3, 0.1, 0.3]), [2.5, 1.0, 2.5])

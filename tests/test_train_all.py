@@ -131,6 +131,45 @@ def test_model_round_trip_reproduces_stored_predictions_under_tensorflow(tmp_pat
     assert manifest["models"]["custom_cnn"]["last_conv_layer"] == get_spec("custom_cnn").last_conv_layer
 
 
+def test_training_under_tensorflow_ends_with_maps_and_explain_recomputes_them(tmp_path, capsys):
+    import pandas as pd
+
+    data = make_pool(tmp_path / "data", per_class=12, size=32)
+    boxed = sorted(p.relative_to(data).as_posix() for p in (data / "glioma").iterdir())
+    pd.DataFrame({"image": boxed, "label": "glioma", "x_min": 0.1, "y_min": 0.2, "x_max": 0.5, "y_max": 0.6}).to_csv(
+        data / "boxes.csv", index=False)
+    out = tmp_path / "artifacts"
+    assert train_all.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
+                           "--out", str(out), "--run-id", "r"]) == 0
+    run_dir = out / "r"
+    _images, ids = art.load_test_images(run_dir)
+    boxes = art.load_test_boxes(run_dir, ids)  # every glioma test image has its box, the others NaN
+    is_glioma = np.array([i.startswith("glioma/") for i in ids])
+    assert is_glioma.any() and boxes.shape == (len(ids), 4)
+    np.testing.assert_allclose(boxes[is_glioma], [[0.1, 0.2, 0.5, 0.6]] * int(is_glioma.sum()))
+    assert np.isnan(boxes[~is_glioma]).all()
+    assert art.list_maps(run_dir, "simple_cnn") == ["faster_scorecam", "gradcam"]
+    maps, map_ids, _classes = art.load_maps(run_dir, "simple_cnn", "gradcam")
+    assert maps.shape == (len(ids), 32, 32) and map_ids.tolist() == ids.tolist()
+
+    # --explain alone: other methods into the same run, no training.
+    capsys.readouterr()
+    assert train_all.main(["--explain", str(run_dir), "--methods", "layercam"]) == 0
+    assert "layercam" in art.list_maps(run_dir, "simple_cnn")
+    assert capsys.readouterr().out.strip() == str(run_dir)
+    assert train_all.main(["--explain", str(tmp_path / "nothing")]) == 2
+    with pytest.raises(SystemExit):
+        train_all.parse_args(["--explain", str(run_dir), "--data", str(data)])
+
+
+def test_no_explain_skips_the_maps(tmp_path):
+    data = make_pool(tmp_path / "data", per_class=8, size=32)
+    out = tmp_path / "artifacts"
+    assert train_all.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
+                           "--out", str(out), "--run-id", "r", "--no-explain"]) == 0
+    assert art.list_maps(out / "r", "simple_cnn") == []
+
+
 def test_a_failing_model_is_recorded_and_the_others_still_saved(tmp_path, monkeypatch, capsys):
     """Offline ImageNet weights fail one backbone with a message saying how to proceed."""
     import keras.src.utils.file_utils as file_utils
@@ -157,7 +196,8 @@ def test_cli_rejects_unknown_preprocessing_and_needs_a_source(tmp_path, capsys):
     assert "valid: clahe, sharpen, histeq, crop_head" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         train_all.parse_args(["--models", "simple_cnn"])
-    assert "one of --data, --demo, --resume RUN_DIR or --merge is required" in capsys.readouterr().err
+    assert ("one of --data, --demo, --resume RUN_DIR, --merge, --explain RUN_DIR or --evaluate RUN_DIR is required"
+            in capsys.readouterr().err)
 
 
 # --------------------------------------------------------------------------- data parallel

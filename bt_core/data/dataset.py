@@ -65,12 +65,14 @@ def load_dataset(
     max_per_class: int | None = None,
     ops: tuple[str, ...] = (),
     split: pd.DataFrame | None = None,
+    required: tuple[str, ...] = SPLITS,
 ) -> LoadedDataset:
     """Discover, split and decode a dataset folder into memory.
 
     ``ops``: image-level preprocessing (bt_core.image_ops) applied at full resolution, before
     the resize. ``split``: a stored split (path, split, label) to reuse instead of making one,
-    as a resumed run does; its paths must name images of this dataset.
+    as a resumed run does; its paths must name images of this dataset. ``required``: the
+    splits that must hold a readable image; ``arrays`` has only the splits that hold one.
     """
     index = discover(root)
     ops = check_image_ops(ops)
@@ -85,6 +87,8 @@ def load_dataset(
     for name in SPLITS:
         mask = (split["split"] == name).to_numpy()
         if not mask.any():
+            if name not in required:
+                continue
             raise ValueError(f"the {name} split of {index.root} holds no readable image")
         arrays[name] = SplitArrays(
             images=images[mask],
@@ -102,6 +106,16 @@ def load_dataset(
         skipped=skipped,
         fingerprint=fingerprint(index.root, split["path"].tolist()),
     )
+
+
+def load_test_folder(root: str | Path, image_size: int, ops: tuple[str, ...] = ()) -> LoadedDataset:
+    """Every image of a dataset folder as the test split, for scoring trained models on it
+    (an external evaluation): Training and Testing of a kaggle layout, all of a pool.
+    Decoded like :func:`load_dataset`; unreadable files are skipped and listed."""
+    index = discover(root)
+    split = index.items.assign(split="test")[["path", "split", "label"]]
+    split = split.sort_values("path").reset_index(drop=True)
+    return load_dataset(index.root, image_size, ops=ops, split=split, required=("test",))
 
 
 def _checked_split(index: DatasetIndex, split: pd.DataFrame) -> pd.DataFrame:

@@ -369,6 +369,7 @@ class ModelCache:
         self._cam_views: dict[tuple[str, bool], tuple[keras.Model, Any]] = {}
         self._saliency_models: dict[bool, keras.Model] = {}
         self._methods: dict[tuple[str, str | None, bool], CamMethod] = {}
+        self._functions: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
     def whole(self) -> CompiledPart:
@@ -429,6 +430,15 @@ class ModelCache:
                 return _silent_predict(view), feature_part
         view = _list_io_model(self.linear.inputs, self.linear.outputs, f"{self.name}_cam")
         return _silent_predict(view), layer
+
+    def feature_function(self, layer: str) -> Any:
+        """A traced function: model input -> ``layer``'s output (float32), cached."""
+        with self._lock:
+            key = ("features", layer)
+            if key not in self._functions:
+                body = keras.Model(self.linear.inputs[0], self.linear.get_layer(layer).output)
+                self._functions[key] = CompiledPart(body, input_gradient=False, name="features").forward
+            return self._functions[key]
 
     def channels(self, layer: str) -> int:
         return int(self.linear.get_layer(layer).output.shape[-1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import tensorflow as tf
 from tf_keras_vis.gradcam import Gradcam
 from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
 from tf_keras_vis.layercam import Layercam
@@ -112,15 +113,53 @@ class ScoreCam(_TfKerasVisCam):
 
 
 @register_method
-class FasterScoreCam(ScoreCam):
-    """Score-CAM on the ``max_N`` channels of largest spatial spread (Faster Score-CAM).
+class FasterScoreCam(CamMethod):
+    """Faster Score-CAM (Wang et al. 2020): Score-CAM on each image's ``max_N`` channels of
+    largest spatial spread, batched.
 
-    One image per call by default: tf-keras-vis takes the union of every image's top
-    channels, so a batch would change (and slow) each image's map.
+    The algorithm of tf-keras-vis' ``Scorecam(max_N=...)``, run here because tf-keras-vis
+    takes the union of all images' top channels in a batch (changing every map, and
+    costing images x channels forward passes), so it must run one image per call, each
+    with ``model.predict``'s overhead: about 0.25 s per image even for a tiny CNN. Here
+    each image keeps its own channels and a whole batch's masked copies go through the
+    compiled model at once. For one image the two agree (tests/test_explain.py).
+    Steps: channel maps of ``layer``; per image its ``max_N`` channels by spatial standard
+    deviation; each upsampled (bilinear) and min-max scaled to ``[0, 1]`` as a mask of the
+    input; the softmax score of the target class for each masked input is that channel's
+    weight; the map is ReLU(sum of weight x channel map).
     """
 
     name = "faster_scorecam"
-    options = {"max_N": 10, "predict_batch_size": 32}
+    batch_size = 16
+    options = {"max_N": 10, "predict_batch_size": 64}
+
+    def __init__(self, cache, layer, compiled) -> None:
+        super().__init__(cache, layer, compiled)
+        self.features = cache.feature_function(layer)
+        self.logits = cache.whole().forward
+
+    def compute(self, x: np.ndarray, classes: np.ndarray, **options: Any) -> np.ndarray:
+        activations = self.features(tf.constant(x)).numpy()  # (n, h, w, C)
+        n, height, width, channels = activations.shape
+        top = channels if options["max_N"] is None else max(1, min(int(options["max_N"]), channels))
+        spread = activations.reshape(n, -1, channels).std(axis=1)  # (n, C)
+        chosen = np.argsort(-spread, axis=1, kind="stable")[:, :top]  # (n, k)
+        picked = np.take_along_axis(activations, chosen[:, None, None, :], axis=3)  # (n, h, w, k)
+        upsampled = tf.image.resize(picked, x.shape[1:3], method="bilinear").numpy()
+        low = upsampled.min(axis=(1, 2), keepdims=True)
+        high = upsampled.max(axis=(1, 2), keepdims=True)
+        masks = (upsampled - low) / (high - low + 1e-7)  # (n, H, W, k)
+        # (n, k, H, W, C_in): every image times each of its k masks.
+        masked = x[:, None] * np.moveaxis(masks, -1, 1)[..., None]
+        masked = masked.reshape(n * top, *x.shape[1:]).astype(np.float32)
+        step = int(options["predict_batch_size"])
+        logits = np.concatenate(
+            [self.logits(tf.constant(masked[i : i + step])).numpy() for i in range(0, len(masked), step)]
+        )
+        probabilities = tf.nn.softmax(logits.astype(np.float64), axis=-1).numpy()
+        weights = probabilities.reshape(n, top, -1)[np.arange(n), :, classes]  # (n, k)
+        cam = np.einsum("nhwk,nk->nhw", picked, weights)
+        return np.maximum(cam, 0.0)
 
 
 @register_method

@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from bt_core.models.registry import register_model
+from bt_core.models.registry import Recipe, register_model
 
 
 def _finish(model: keras.Model, weights: str | None) -> keras.Model:
@@ -80,6 +80,10 @@ def custom_cnn(num_classes: int, input_size: int, weights: str | None) -> keras.
     preprocessing="rescale",
     last_conv_layer="last_conv_relu",
     family="custom",
+    # One warm-up epoch: at full learning rate from the first step, the fresh batch-norm
+    # statistics made the demo's validation collapse onto one class for some seeds
+    # (seed 42: 72% test accuracy without warm-up, 97% with it; seed 7: 90% / 91%).
+    recipe=Recipe(warmup_epochs=1),
     description=(
         "4 blocks of 2x(conv-BN-ReLU), 32-64-128-256 filters, max-pool and dropout; "
         "98.3% test accuracy from scratch in the reference yardstick."

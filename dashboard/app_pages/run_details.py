@@ -9,6 +9,28 @@ from dashboard import components, loaders
 from dashboard.run_picker import selected_run_dir, show_no_runs
 
 
+def show_evaluation(manifest: dict[str, Any]) -> None:
+    """What an external evaluation scored: whose models, on which data, how."""
+    evaluation = manifest.get("evaluation")
+    if not isinstance(evaluation, dict):
+        return
+    st.subheader("External evaluation")
+    mode = evaluation.get("mode")
+    how = (
+        f"tumor detection: P(tumor) = 1 − P({evaluation.get('negative_class', 'notumor')}) of each model"
+        if mode == "tumor"
+        else "on the run's classes"
+    )
+    st.markdown(
+        f"**{evaluation.get('name', 'unknown')}**: the models of run `{evaluation.get('of_run', 'unknown')}` "
+        f"scored on `{evaluation.get('data', '')}`, {how}. Every image of that folder is a test image; "
+        "the models are the run's, unchanged."
+    )
+    not_trained = evaluation.get("not_trained") or []
+    if not_trained:
+        st.caption("Not trained in the run, so not scored: " + ", ".join(f"`{name}`" for name in not_trained))
+
+
 def show_dataset(manifest: dict[str, Any]) -> None:
     dataset = manifest.get("dataset") or {}
     st.subheader("Dataset")
@@ -64,6 +86,7 @@ def run_details_page() -> None:
         f"`{manifest.get('run_id', run_dir)}` · created {manifest.get('created', 'unknown')} · "
         f"artifact format {manifest.get('format_version')}"
     )
+    show_evaluation(manifest)
     show_dataset(manifest)
     show_models(manifest)
     show_setup(manifest)

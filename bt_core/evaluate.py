@@ -1,0 +1,307 @@
+"""Score every model of a finished run on another dataset folder: an external evaluation.
+
+An evaluation is a run-like folder ``RUN_DIR/evaluations/<NAME>/`` with the layout of a run
+(manifest.json, split.csv, test_images.npz, optional test_boxes.csv and, per model,
+model.keras, history.csv, predictions.csv, metrics.json), so every reader of
+:mod:`bt_core.artifacts` and every dashboard page opens it as if it were a run. Its
+manifest adds an ``evaluation`` block (``of_run``, ``name``, ``mode``, ``data``, ...).
+
+The folder's classes are either the run's classes (``mode="classes"``) or exactly
+``tumor`` / ``notumor`` (``mode="tumor"``: tumor detection). In tumor mode each model's class
+probabilities are collapsed to P(notumor) and P(tumor) = 1 - P(notumor), and the
+evaluation's model.keras is the run's model followed by a fixed layer that does the same
+collapse, so the dashboard's live predictions and explanations agree with predictions.csv. In classes mode model.keras is a hard link to the run's file (a copy where
+links are not possible).
+
+The evaluation is assembled in a hidden folder ``.<NAME>.evaluating`` beside it and renamed
+into place when complete, so a killed evaluation never shows as one.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+
+from bt_core.artifacts import (
+    EVALUATIONS_DIR,
+    HISTORY,
+    MODEL_FILE,
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_RUNNING,
+    RunWriter,
+    evaluation_dir,
+    load_model,
+    model_dir,
+    predictions_frame,
+    read_manifest,
+)
+
+MODE_CLASSES = "classes"
+MODE_TUMOR = "tumor"
+TUMOR_CLASSES = ["notumor", "tumor"]
+NO_TUMOR_NAMES = ("notumor", "no_tumor")
+TUMOR_HEAD_LAYER = "tumor_vs_notumor"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def check_evaluation_name(name: str) -> str:
+    """``name`` when it is a safe folder name (letters, digits, ``-``, ``_``, ``.``; not
+    starting with ``.``, ``-`` or ``_``); ValueError otherwise."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 100:
+        raise ValueError(
+            f"evaluation name {name!r} is not a safe folder name: use letters, digits, '-', '_' "
+            "and '.', starting with a letter or digit (at most 100 characters)"
+        )
+    return name
+
+
+def evaluation_mode(run_classes: list[str], data_classes: list[str], data: Any = "the folder") -> str:
+    """``"classes"`` when the folder has the run's classes, ``"tumor"`` when it has exactly
+    tumor / notumor and the run has a no-tumor class; ValueError naming both lists otherwise."""
+    run_classes, data_classes = list(run_classes), sorted(data_classes)
+    if data_classes == sorted(run_classes):
+        return MODE_CLASSES
+    if data_classes == TUMOR_CLASSES:
+        negative_class(run_classes, data)
+        return MODE_TUMOR
+    raise ValueError(
+        f"the class folders of {data} are {data_classes}; they must be the run's classes "
+        f"{run_classes}, or exactly {TUMOR_CLASSES} (scored as tumor detection)"
+    )
+
+
+def negative_class(run_classes: list[str], data: Any = "the folder") -> str:
+    """The run's no-tumor class (``notumor`` or ``no_tumor``); ValueError when it has none."""
+    for name in NO_TUMOR_NAMES:
+        if name in run_classes:
+            return name
+    raise ValueError(
+        f"{data} holds {TUMOR_CLASSES} (tumor detection), but the run's classes {list(run_classes)} "
+        f"have no no-tumor class ({' or '.join(NO_TUMOR_NAMES)}) to score it with"
+    )
+
+
+def collapse_to_tumor(probabilities: np.ndarray, negative_index: int) -> np.ndarray:
+    """``(N, C)`` class probabilities as ``(N, 2)`` ``[P(notumor), 1 - P(notumor)]``."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    no_tumor = probabilities[:, negative_index]
+    return np.stack([no_tumor, 1.0 - no_tumor], axis=1)
+
+
+def tumor_model(model: Any, negative_index: int) -> Any:
+    """The model followed by a fixed linear layer that sums its softmax output into
+    ``[P(notumor), P(other classes)]``: a plain Keras model (no custom objects)."""
+    import keras
+
+    classes = int(model.outputs[0].shape[-1])
+    kernel = np.zeros((classes, 2), dtype=np.float32)
+    kernel[:, 1] = 1.0
+    kernel[negative_index] = [1.0, 0.0]
+    head = keras.layers.Dense(2, use_bias=False, trainable=False, dtype="float32", name=TUMOR_HEAD_LAYER)
+    output = head(model.outputs[0])
+    head.set_weights([kernel])
+    return keras.Model(model.inputs[0], output, name=f"{model.name}_tumor")
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, target)
+
+
+def _dataset_record(dataset: Any) -> dict[str, Any]:
+    from bt_core.zoo import dataset_record
+
+    record = dataset_record(dataset)
+    record["counts"] = {"test": record["counts"]["test"]}
+    return record
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data: str | Path,
+    name: str | None = None,
+    say: Callable[[str], Any] = print,
+    replace: bool = False,
+) -> Path:
+    """Score every finished model of ``run_dir`` on the dataset folder ``data``; returns the
+    evaluation folder ``run_dir/evaluations/<name>`` (``name``: default the folder's name).
+
+    Raises ValueError (bad name, classes, data or an existing evaluation without
+    ``replace``), FileNotFoundError (no data folder) or ArtifactError (not a readable run).
+    A model that cannot be scored is recorded as failed; the others are still written.
+    """
+    from bt_core.data.dataset import load_test_folder
+    from bt_core.data.layouts import discover
+    from bt_core.environment import backend_name, device_description, library_versions
+
+    started_wall, started = _now(), time.perf_counter()
+    run_dir = Path(run_dir)
+    parent = read_manifest(run_dir)
+    if "evaluation" in parent:
+        raise ValueError(f"{run_dir} is an evaluation, not a run: evaluate the run it belongs to")
+    run_id = str(parent.get("run_id") or run_dir.name)
+    data_root = Path(data).expanduser().resolve()
+    name = check_evaluation_name(name if name is not None else data_root.name)
+    target = evaluation_dir(run_dir, name)
+    if target.exists() and not replace:
+        raise ValueError(f"{target} already holds an evaluation named {name!r}; add --replace to redo it")
+    run_classes = list(parent["class_names"])
+    index = discover(data_root)  # classes checked before the (possibly long) decoding
+    mode = evaluation_mode(run_classes, list(index.class_names), data_root)
+    entries = parent.get("models", {})
+    done = [m for m, entry in entries.items() if isinstance(entry, dict) and entry.get("status") == STATUS_DONE]
+    if not done:
+        raise ValueError(f"run {run_id} has no finished model to evaluate")
+    class_names = run_classes if mode == MODE_CLASSES else list(TUMOR_CLASSES)
+    negative = negative_class(run_classes) if mode == MODE_TUMOR else None
+    image_size = int(parent["image_size"])
+    preprocess = list(parent.get("preprocess") or [])
+
+    dataset = load_test_folder(data_root, image_size, ops=tuple(preprocess))
+    load_seconds = time.perf_counter() - started
+    test = dataset.arrays["test"]
+    say(
+        f"evaluation {name!r} of {run_id} on {data_root} ({dataset.index.layout}, {mode} mode): "
+        f"{len(test.ids)} images, {len(dataset.skipped)} skipped; loaded in {load_seconds:.1f}s"
+    )
+    for skipped in dataset.skipped[:10]:
+        say(f"  skipped {skipped.path}: {skipped.reason}")
+
+    staging = target.parent / f".{name}.evaluating"
+    if staging.exists():  # left by a killed evaluation
+        shutil.rmtree(staging)
+    not_trained = [m for m in entries if m not in done]
+    evaluation = {"of_run": run_id, "name": name, "mode": mode, "data": str(data_root)}
+    if negative is not None:
+        evaluation["negative_class"] = negative
+    evaluation["not_trained"] = not_trained
+    writer = RunWriter(
+        staging,
+        {
+            "run_id": f"{run_id}/{EVALUATIONS_DIR}/{name}",
+            "created": started_wall,
+            "evaluation": evaluation,
+            "config": parent.get("config", {}),
+            "class_names": class_names,
+            "image_size": image_size,
+            "preprocess": preprocess,
+            "dataset": _dataset_record(dataset),
+            "backend": backend_name(),
+            "device": device_description(),
+            "versions": library_versions(),
+            "timing": {"started": started_wall, "data_seconds": round(load_seconds, 2), "seconds": 0.0},
+            "models": {
+                m: (
+                    {**entries[m], "status": STATUS_RUNNING}
+                    if m in done
+                    else {"status": STATUS_FAILED, "error": f"not trained in run {run_id}"}
+                )
+                for m in entries
+            },
+        },
+    )
+    writer.write_split(dataset.split)
+    writer.write_test_images(test.images, test.ids)
+    if len(dataset.boxes) and "crop_head" not in preprocess:  # a head crop moves the image frame
+        writer.write_test_boxes(dataset.boxes, test.ids)
+    labels = [dataset.class_names[i] for i in test.labels]
+    for model_name in done:
+        try:
+            metrics = _score_model(writer, run_dir, model_name, entries[model_name], test, labels, run_classes, negative)
+        except Exception as exc:  # one model failing must not lose the others
+            writer.set_model_status(model_name, STATUS_FAILED, error=f"{type(exc).__name__}: {exc}")
+            say(f"{model_name}: FAILED ({type(exc).__name__}: {exc})")
+            continue
+        say(f"{model_name}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}")
+        gc.collect()
+    writer.manifest["timing"].update(finished=_now(), seconds=round(time.perf_counter() - started, 2))
+    writer.save_manifest()
+    _move_into_place(staging, target, replace)
+    say(f"evaluation written: {target}")
+    return target
+
+
+def _score_model(
+    writer: RunWriter,
+    run_dir: Path,
+    name: str,
+    entry: dict[str, Any],
+    test: Any,
+    labels: list[str],
+    run_classes: list[str],
+    negative: str | None,
+) -> dict[str, Any]:
+    """Score one model into the evaluation; returns its metrics."""
+    from bt_core.metrics import metrics_from_predictions
+    from bt_core.train import predict_proba
+
+    class_names = writer.manifest["class_names"]
+    source = model_dir(run_dir, name)
+    model = load_model(run_dir, name)
+    started = time.perf_counter()
+    # The scoring path of training (bt_core.train.predict_proba): preprocess_batch with the
+    # model's mode, in batches, rows normalised.
+    proba = predict_proba(model, SimpleNamespace(preprocessing=entry["preprocessing"]), test)
+    seconds = time.perf_counter() - started
+    target = writer.model_dir(name)
+    if negative is None:
+        _link_or_copy(source / MODEL_FILE, target / MODEL_FILE)
+    else:
+        negative_index = run_classes.index(negative)
+        proba = collapse_to_tumor(proba, negative_index)
+        writer.save_model(name, tumor_model(model, negative_index))
+    if (source / HISTORY).is_file():  # the Training page reads it from here
+        _link_or_copy(source / HISTORY, target / HISTORY)
+    predictions = predictions_frame(list(test.ids), labels, proba, class_names)
+    writer.write_predictions(name, predictions)
+    metrics = metrics_from_predictions(predictions, class_names)
+    writer.write_metrics(name, metrics)
+    fields: dict[str, Any] = {"inference_seconds": round(seconds, 3), "evaluated": _now()}
+    if negative is not None:
+        fields["collapsed_from"] = list(run_classes)
+    writer.set_model_status(name, STATUS_DONE, **fields)
+    del model
+    return metrics
+
+
+def _move_into_place(staging: Path, target: Path, replace: bool) -> None:
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    if not replace:  # appeared while this one was being scored
+        shutil.rmtree(staging)
+        raise ValueError(f"{target} already holds an evaluation; add --replace to redo it")
+    old = target.parent / f".{target.name}.replaced"
+    if old.exists():
+        shutil.rmtree(old)
+    os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old)
+
+
+def scoring_failures(manifest: dict[str, Any]) -> dict[str, str]:
+    """The models of an evaluation that the run had trained but that could not be scored."""
+    not_trained = set((manifest.get("evaluation") or {}).get("not_trained") or [])
+    return {
+        name: str(entry.get("error", ""))
+        for name, entry in manifest.get("models", {}).items()
+        if entry.get("status") == STATUS_FAILED and name not in not_trained
+    }
+

@@ -1,0 +1,225 @@
+"""One model's shortcut evidence as five parts, a score in [0, 1] and plain-language flags.
+
+Inputs: the ``"all"`` row of :func:`bt_core.shortcuts.attention.summarize_attention`, the
+:func:`bt_core.shortcuts.probes.probe_table` and the
+:func:`bt_core.shortcuts.attention.baseline_summary` (its centred-Gaussian ``"all"`` row is
+the reference of the map measures: what a map that only looks at the centre gets).
+
+Thresholds (a flag fires strictly beyond its threshold; NaN never fires):
+
+- ``outside_head``: outside-head energy share > :data:`OUTSIDE_HEAD_LIMIT` (0.30) and more
+  than :data:`OUTSIDE_HEAD_MARGIN` (0.15) above the Gaussian baseline (an upsampled 7 x 7
+  or 8 x 8 CAM spills over the head's edge by itself). Heads fill most of an MRI frame and a centred Gaussian puts ~0.1-0.2
+  outside them; 30% of the evidence on black background is more than blur can explain.
+- ``border``: border-band share > :data:`BORDER_LIMIT` (0.25), above the Gaussian
+  baseline and, when ``border_area`` is given, above the band's share of the image area
+  (what an evenly spread map puts there). The band of width 0.1 is 36% of the image; a centred Gaussian puts ~0.12 there,
+  a flat map ~0.36; a quarter of the energy in the frame is about twice the Gaussian.
+- ``background_accuracy``: background-only accuracy > chance + :data:`BACKGROUND_ACCURACY_MARGIN`
+  (0.15), chance = max(1 / C, share of the commonest class). With the head blacked out no
+  anatomy is left; 15 points above blind guessing is more than noise on a test set of
+  hundreds of images.
+- ``background_class`` (per class): on background-only images, recall of the class minus
+  the rate at which other images are called it > :data:`BACKGROUND_CLASS_LIMIT` (0.5): the
+  background (a mark, text, a frame) tells this class apart.
+- ``occluded_tumor``: share of tumor-occluded images still called a tumor >
+  :data:`OCCLUDED_TUMOR_LIMIT` (0.5). A model that reads the tumor should mostly change its
+  mind once it is gone; a majority that does not decides on something else.
+- ``in_box``: energy-in-box < the Gaussian baseline - :data:`IN_BOX_MARGIN` (0.0). A map
+  that knows nothing but the image centre already does that well; less means the map
+  avoids the tumor.
+
+Score: each part is the measure rescaled to [0, 1], 0 = no worse than its reference (the
+Gaussian baseline, chance, or 0 tumor calls), 1 = the worst possible (all energy outside
+the head / in the border, perfect background-only accuracy, every occluded tumor still
+called tumor, no energy in the box):
+
+    part = clip((value - reference) / (1 - reference), 0, 1)     # in_box: (ref - value) / ref
+
+:func:`shortcut_score` is the mean of the parts that could be measured (NaN if none).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+OUTSIDE_HEAD_LIMIT = 0.30
+OUTSIDE_HEAD_MARGIN = 0.15
+BACKGROUND_CLASS_LIMIT = 0.5
+BORDER_LIMIT = 0.25
+BACKGROUND_ACCURACY_MARGIN = 0.15
+OCCLUDED_TUMOR_LIMIT = 0.5
+IN_BOX_MARGIN = 0.0
+
+PARTS = ("outside_head", "border", "background_accuracy", "occluded_tumor", "in_box")
+# Measured per class only (see background_class_part); flags in this order.
+ALL_PARTS = (*PARTS[:3], "background_class", *PARTS[3:])
+GAUSSIAN = "centered_gaussian"
+
+# One sentence per flag, shown by the dashboard when the flag fires.
+FLAG_SENTENCES: dict[str, str] = {
+    "outside_head": (
+        f"More than {OUTSIDE_HEAD_LIMIT:.0%} of the explanation energy lies outside the head, "
+        "more than a centred blob puts there: the model looks at background, not brain."
+    ),
+    "border": (
+        f"More than {BORDER_LIMIT:.0%} of the explanation energy lies in the image border, "
+        "where scanners burn in text, more than a centred blob puts there."
+    ),
+    "background_accuracy": (
+        f"With the head blacked out the model is still more than "
+        f"{BACKGROUND_ACCURACY_MARGIN * 100:.0f} points above chance: the background alone "
+        "carries the label."
+    ),
+    "background_class": (
+        "With the head blacked out the model still picks this class for most of its images "
+        f"and rarely for the others (recall minus false-alarm rate above {BACKGROUND_CLASS_LIMIT:.0%}): "
+        "something outside the head, such as a mark or text, carries this class."
+    ),
+    "occluded_tumor": (
+        f"More than {OCCLUDED_TUMOR_LIMIT:.0%} of the tumor images are still called a tumor "
+        "after the tumor box is filled in: the decision rests on something else."
+    ),
+    "in_box": (
+        "The explanation energy in the tumor box is below what a map that only looks at "
+        "the image centre gets: the model looks away from the tumor."
+    ),
+}
+
+
+def _value(row: Mapping[str, Any] | pd.Series | None, key: str) -> float:
+    if row is None or key not in row:
+        return float("nan")
+    value = row[key]
+    return float(value) if value is not None else float("nan")
+
+
+def _gaussian_row(baselines: pd.DataFrame | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The centred-Gaussian ``"all"`` row of a baseline summary, or a mapping's entry."""
+    try:
+        if isinstance(baselines, pd.DataFrame):
+            if isinstance(baselines.index, pd.MultiIndex):
+                return baselines.loc[(GAUSSIAN, "all")]
+            return baselines.loc[GAUSSIAN]
+        return baselines[GAUSSIAN]
+    except KeyError as error:
+        raise ValueError(
+            f"baselines lack the {GAUSSIAN!r} 'all' row; make them with baseline_summary"
+        ) from error
+
+
+def _rise(value: float, reference: float) -> float:
+    """``clip((value - reference) / (1 - reference), 0, 1)``; NaN if either is NaN."""
+    if not (np.isfinite(value) and np.isfinite(reference)):
+        return float("nan")
+    if reference >= 1.0:
+        return 0.0
+    return float(np.clip((value - reference) / (1.0 - reference), 0.0, 1.0))
+
+
+def _part(value: float, reference: float, threshold: float, direction: str, part: float) -> dict:
+    return {
+        "value": value,
+        "reference": reference,
+        "threshold": threshold,
+        "direction": direction,
+        "part": part,
+    }
+
+
+def shortcut_parts(
+    attention_all: Mapping[str, Any] | pd.Series,
+    probe_summary: pd.DataFrame | None,
+    baselines: pd.DataFrame | Mapping[str, Any],
+    n_classes: int,
+    border_area: float | None = None,
+) -> dict[str, dict]:
+    """The five parts of :data:`PARTS`, each a dict of ``value`` (the measure),
+    ``reference`` (Gaussian baseline, chance, or 0), ``threshold`` and ``direction``
+    ("above"/"below": the flag fires when the value is strictly beyond the threshold) and
+    ``part`` (in [0, 1], see the module docstring). Missing measures give NaN.
+    """
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    gaussian = _gaussian_row(baselines)
+    parts: dict[str, dict] = {}
+    for name, limit in (("outside_head", OUTSIDE_HEAD_LIMIT), ("border", BORDER_LIMIT)):
+        value, reference = _value(attention_all, name), _value(gaussian, name)
+        if name == "border" and border_area is not None and np.isfinite(reference):
+            # A map spread evenly puts the band's area share there: no preference for the border.
+            reference = max(reference, float(border_area))
+        if not np.isfinite(reference):
+            threshold = limit
+        elif name == "outside_head":
+            # Coarse CAMs upsampled spill over the head's edge: only a clear excess counts.
+            threshold = max(limit, reference + OUTSIDE_HEAD_MARGIN)
+        else:
+            threshold = max(limit, reference)
+        parts[name] = _part(value, reference, threshold, "above", _rise(value, reference))
+
+    def probe(condition: str) -> Mapping[str, Any] | None:
+        if probe_summary is None or condition not in probe_summary.index:
+            return None
+        return probe_summary.loc[condition]
+
+    background = probe("background_only")
+    value = _value(background, "accuracy")
+    chance = max(1.0 / n_classes, np.nan_to_num(_value(background, "chance")))
+    parts["background_accuracy"] = _part(
+        value, chance, chance + BACKGROUND_ACCURACY_MARGIN, "above", _rise(value, chance)
+    )
+    value = _value(probe("tumor_occluded"), "tumor_predicted")
+    parts["occluded_tumor"] = _part(value, 0.0, OCCLUDED_TUMOR_LIMIT, "above", _rise(value, 0.0))
+    value, reference = _value(attention_all, "in_box"), _value(gaussian, "in_box")
+    if np.isfinite(value) and np.isfinite(reference) and reference > 0:
+        fall = float(np.clip((reference - value) / reference, 0.0, 1.0))
+    else:
+        fall = float("nan")
+    parts["in_box"] = _part(value, reference, reference - IN_BOX_MARGIN, "below", fall)
+    return parts
+
+
+def background_class_part(recall: float, false_rate: float) -> dict:
+    """The ``background_class`` part of one class: on background-only images, the share of
+    the class's images still called that class minus the share of other images called it
+    (Youden's J: 0 = the background says nothing about the class, 1 = it says everything)."""
+    value = float(recall) - float(false_rate) if np.isfinite(recall) and np.isfinite(false_rate) else float("nan")
+    return _part(value, 0.0, BACKGROUND_CLASS_LIMIT, "above", _rise(value, 0.0))
+
+
+def thresholds() -> dict[str, float]:
+    """The documented thresholds, by name (stored with every measured run)."""
+    return {
+        "OUTSIDE_HEAD_LIMIT": OUTSIDE_HEAD_LIMIT,
+        "OUTSIDE_HEAD_MARGIN": OUTSIDE_HEAD_MARGIN,
+        "BACKGROUND_CLASS_LIMIT": BACKGROUND_CLASS_LIMIT,
+        "BORDER_LIMIT": BORDER_LIMIT,
+        "BACKGROUND_ACCURACY_MARGIN": BACKGROUND_ACCURACY_MARGIN,
+        "OCCLUDED_TUMOR_LIMIT": OCCLUDED_TUMOR_LIMIT,
+        "IN_BOX_MARGIN": IN_BOX_MARGIN,
+    }
+
+
+def shortcut_flags(parts: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """``(flag_name, sentence)`` for every part whose value is strictly beyond its threshold."""
+    flags = []
+    for name in ALL_PARTS:
+        if name not in parts:
+            continue
+        value, threshold = float(parts[name]["value"]), float(parts[name]["threshold"])
+        if not (np.isfinite(value) and np.isfinite(threshold)):
+            continue
+        beyond = value > threshold if parts[name]["direction"] == "above" else value < threshold
+        if beyond:
+            flags.append((name, FLAG_SENTENCES[name]))
+    return flags
+
+
+def shortcut_score(parts: Mapping[str, Mapping[str, Any]]) -> float:
+    """Mean of the measured parts, in [0, 1]; NaN when none could be measured."""
+    values = np.array([float(p["part"]) for p in parts.values()], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else float("nan")

@@ -1,0 +1,163 @@
+"""bt_core.shortcuts.flags: each flag fires just beyond its threshold and not just before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bt_core.shortcuts.flags import (
+    BACKGROUND_ACCURACY_MARGIN,
+    BORDER_LIMIT,
+    FLAG_SENTENCES,
+    OCCLUDED_TUMOR_LIMIT,
+    OUTSIDE_HEAD_LIMIT,
+    OUTSIDE_HEAD_MARGIN,
+    PARTS,
+    BACKGROUND_CLASS_LIMIT,
+    ALL_PARTS,
+    background_class_part,
+    shortcut_flags,
+    shortcut_parts,
+    shortcut_score,
+)
+
+EPS = 1e-6
+GAUSSIAN = {"outside_head": 0.15, "border": 0.12, "in_box": 0.2}
+# Harmless values: nothing fires.
+CLEAN = {"outside_head": 0.1, "border": 0.05, "in_box": 0.6}
+
+
+def probes(
+    background_accuracy: float = 0.25, occluded_tumor: float = 0.1, chance: float = 0.25
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "accuracy": [0.9, background_accuracy, 0.5],
+            "chance": [chance, chance, 1.0],
+            "tumor_predicted": [0.7, 0.0, occluded_tumor],
+        },
+        index=pd.Index(["original", "background_only", "tumor_occluded"], name="condition"),
+    )
+
+
+def flag_names(
+    attention: dict | None = None,
+    probe_summary: pd.DataFrame | None = None,
+    baselines: dict | None = None,
+) -> list[str]:
+    parts = shortcut_parts(
+        {**CLEAN, **(attention or {})},
+        probes() if probe_summary is None else probe_summary,
+        {"centered_gaussian": {**GAUSSIAN, **(baselines or {})}},
+        n_classes=4,
+    )
+    return [name for name, _ in shortcut_flags(parts)]
+
+
+def test_clean_model_has_no_flags() -> None:
+    assert flag_names() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "limit", "margin"),
+    [("outside_head", OUTSIDE_HEAD_LIMIT, OUTSIDE_HEAD_MARGIN), ("border", BORDER_LIMIT, 0.0)],
+)
+def test_map_flags_fire_just_above_their_limit(key: str, limit: float, margin: float) -> None:
+    assert flag_names({key: limit + EPS}) == [key]
+    assert flag_names({key: limit - EPS}) == []
+    assert flag_names({key: limit}) == []
+    # Above the limit but not beyond a baseline (plus margin) that is higher still: no flag.
+    high = limit + 0.1
+    assert flag_names({key: high + margin - 0.01}, baselines={key: high}) == []
+    assert flag_names({key: high + margin + 0.01}, baselines={key: high}) == [key]
+
+
+def test_border_flag_needs_more_than_an_evenly_spread_map() -> None:
+    parts = shortcut_parts({**CLEAN, "border": 0.35}, probes(), {"centered_gaussian": GAUSSIAN}, 4, border_area=0.36)
+    assert [name for name, _ in shortcut_flags(parts)] == []
+    parts = shortcut_parts({**CLEAN, "border": 0.37}, probes(), {"centered_gaussian": GAUSSIAN}, 4, border_area=0.36)
+    assert [name for name, _ in shortcut_flags(parts)] == ["border"]
+
+
+def test_background_class_part_is_recall_minus_false_alarms() -> None:
+    part = background_class_part(0.9, 0.05)
+    assert part["value"] == pytest.approx(0.85) and part["part"] == pytest.approx(0.85)
+    assert shortcut_flags({"background_class": part}) == [("background_class", FLAG_SENTENCES["background_class"])]
+    # Every background-only image called this class: the background says nothing about it.
+    assert shortcut_flags({"background_class": background_class_part(1.0, 1.0)}) == []
+    assert shortcut_flags({"background_class": background_class_part(BACKGROUND_CLASS_LIMIT + 0.1, 0.1)}) == []
+
+
+def test_background_accuracy_flag_is_relative_to_chance() -> None:
+    threshold = 0.25 + BACKGROUND_ACCURACY_MARGIN
+    assert flag_names(probe_summary=probes(threshold + EPS)) == ["background_accuracy"]
+    assert flag_names(probe_summary=probes(threshold - EPS)) == []
+    # Imbalanced classes: chance is the commonest class's share, not 1 / C.
+    assert flag_names(probe_summary=probes(threshold + EPS, chance=0.5)) == []
+    above = probes(0.5 + BACKGROUND_ACCURACY_MARGIN + EPS, chance=0.5)
+    assert flag_names(probe_summary=above) == ["background_accuracy"]
+
+
+def test_occluded_tumor_flag() -> None:
+    assert flag_names(probe_summary=probes(occluded_tumor=OCCLUDED_TUMOR_LIMIT + EPS)) == [
+        "occluded_tumor"
+    ]
+    assert flag_names(probe_summary=probes(occluded_tumor=OCCLUDED_TUMOR_LIMIT - EPS)) == []
+
+
+def test_in_box_flag_fires_below_the_gaussian_baseline() -> None:
+    assert flag_names({"in_box": GAUSSIAN["in_box"] - EPS}) == ["in_box"]
+    assert flag_names({"in_box": GAUSSIAN["in_box"] + EPS}) == []
+    assert flag_names({"in_box": np.nan}) == []  # no boxes: nothing to say
+
+
+def test_parts_and_score_follow_the_documented_formula() -> None:
+    attention = {"outside_head": 0.575, "border": 0.12, "in_box": 0.05}
+    parts = shortcut_parts(
+        attention, probes(0.625, 0.4), {"centered_gaussian": GAUSSIAN}, n_classes=4
+    )
+    assert list(parts) == list(PARTS)
+    expected = {
+        "outside_head": (0.575 - 0.15) / 0.85,  # 0.5
+        "border": 0.0,  # at the baseline
+        "background_accuracy": (0.625 - 0.25) / 0.75,  # 0.5
+        "occluded_tumor": 0.4,
+        "in_box": (0.2 - 0.05) / 0.2,  # 0.75
+    }
+    for name, value in expected.items():
+        assert parts[name]["part"] == pytest.approx(value)
+    assert shortcut_score(parts) == pytest.approx(np.mean(list(expected.values())))
+    names = [name for name, _ in shortcut_flags(parts)]
+    assert names == ["outside_head", "background_accuracy", "in_box"]
+    assert all(sentence == FLAG_SENTENCES[name] for name, sentence in shortcut_flags(parts))
+
+
+def test_missing_probes_leave_nan_parts_out_of_the_score() -> None:
+    attention = {"outside_head": 0.575, "border": 0.12, "in_box": 0.2}
+    parts = shortcut_parts(attention, None, {"centered_gaussian": GAUSSIAN}, n_classes=4)
+    assert np.isnan(parts["background_accuracy"]["part"])
+    assert np.isnan(parts["occluded_tumor"]["part"])
+    assert shortcut_score(parts) == pytest.approx(0.5 / 3)
+    nothing = shortcut_parts({}, None, {"centered_gaussian": {}}, n_classes=4)
+    assert np.isnan(shortcut_score(nothing)) and shortcut_flags(nothing) == []
+
+
+def test_baselines_from_a_baseline_summary_frame() -> None:
+    index = pd.MultiIndex.from_tuples(
+        [("centered_gaussian", "glioma"), ("centered_gaussian", "all"), ("random", "all")],
+        names=["baseline", "label"],
+    )
+    frame = pd.DataFrame([{**GAUSSIAN, "in_box": 0.9}, GAUSSIAN, GAUSSIAN], index=index)
+    parts = shortcut_parts(CLEAN, probes(), frame, n_classes=4)
+    assert parts["in_box"]["reference"] == pytest.approx(0.2)  # the "all" row, not glioma's
+    with pytest.raises(ValueError, match="'centered_gaussian' 'all' row"):
+        shortcut_parts(CLEAN, probes(), {"random": GAUSSIAN}, n_classes=4)
+    with pytest.raises(ValueError, match="n_classes must be >= 2"):
+        shortcut_parts(CLEAN, probes(), frame, n_classes=1)
+
+
+def test_every_part_has_one_sentence() -> None:
+    assert set(FLAG_SENTENCES) == set(ALL_PARTS)
+    for sentence in FLAG_SENTENCES.values():
+        assert sentence.endswith(".") and sentence.count(". ") == 0
