@@ -233,6 +233,10 @@ def _first_finite(*values: float) -> float:
     return next((value for value in values if np.isfinite(value)), float("nan"))
 
 
+def _count(value: float) -> str:
+    return f"{value:.0f}" if np.isfinite(value) else "?"
+
+
 def _percent(value: float) -> str:
     return f"{value:.0%}" if np.isfinite(value) else "n/a"
 
@@ -537,10 +541,10 @@ def duplicates_line(duplicates: Mapping[str, Any]) -> str:
     pairs, exact, near = (number(duplicates.get(k)) for k in ("pairs", "exact_pairs", "near_pairs"))
     conflicts, kept, total = (number(duplicates.get(k)) for k in ("label_conflicts", "test_kept", "test_images"))
     distance, similarity = number(duplicates.get("max_distance")), number(duplicates.get("min_similarity"))
-    text = f"**{pairs:.0f}** duplicate pairs ({exact:.0f} exact, {near:.0f} near"
+    text = f"**{_count(pairs)}** duplicate pairs ({_count(exact)} exact, {_count(near)} near"
     if np.isfinite(distance) and np.isfinite(similarity):
         text += f": pHash distance ≤ {distance:.0f} and similarity ≥ {similarity:.2f}"
-    text += f"), **{conflicts:.0f}** of them under two different labels."
+    text += f"), **{_count(conflicts)}** of them under two different labels."
     if np.isfinite(kept) and np.isfinite(total):
         text += (f" De-duplicated test set: **{kept:.0f} of {total:.0f}** test images kept (a test image "
                  "with a copy in train or val is dropped; copies within test keep one).")

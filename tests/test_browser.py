@@ -106,6 +106,8 @@ PAGES = [
     PageSpec("training", "Training", 2, "training"),
     PageSpec("calibration", "Calibration", 1, "calibration"),
     PageSpec("significance", "Significance", 1, "significance"),
+    # The zoo run has no shortcut measures: the page says how to make them, no chart.
+    PageSpec("shortcuts", "Shortcuts", 0, "shortcuts"),
     PageSpec("run_details", "Run", 0, "run_details"),
 ]
 

@@ -378,7 +378,9 @@ def shortcuts_page() -> None:
             st.session_state[MODEL_KEY] = sc.suspect_model(summary)
         name = st.selectbox("Model", names, key=MODEL_KEY,
                             format_func=lambda n: f"{n} (flagged)" if sc.is_flagged(records[n]) else n)
-    model_tab, worst_tab, cluster_tab, audit_tab = st.tabs(["Parts & probes", "Worst images", "Clusters", "Dataset audit"])
+    model_tab, worst_tab, cluster_tab, audit_tab = st.tabs(
+        ["Parts & probes", "Worst images", "Clusters", "Dataset audit"]
+    )
     if names:
         with model_tab:
             guarded("The model's parts", show_model, run, name, records[name])
