@@ -113,3 +113,15 @@ def test_a_model_without_maps_is_skipped_with_the_command(measured_run, tmp_path
     summary = measure_run(copy, progress=None)
     assert summary["models"] == {}
     assert "train_all.py --explain" in summary["skipped"]["simple_cnn"]
+
+
+def test_an_evaluation_on_the_training_data_is_audited_as_leaked(measured_run):
+    data = Path(art.load_run(measured_run).manifest["dataset"]["root"])
+    assert train_all.main(["--evaluate", str(measured_run), "--data", str(data), "--name", "same",
+                           "--methods", "gradcam"]) == 0
+    summary = art.load_shortcuts(art.evaluation_dir(measured_run, "same"))
+    assert "simple_cnn" in summary["models"]
+    duplicates = summary["audit"]["duplicates"]
+    pairs = {(row["split_pair"], row["kind"]) for row in duplicates["by_split_pair"]}
+    assert ("train-test", "exact") in pairs  # every training image is also in the evaluation
+    assert duplicates["test_kept"] < duplicates["test_images"]

@@ -192,7 +192,9 @@ def measure_model(
         if len(members) < MIN_CLUSTER_MAPS:
             continue
         result = clusters.strategy_clusters(maps[members], heads[members], seed=seed)
-        candidates = clusters.clever_hans_candidates(result)
+        # Empty maps (no positive evidence anywhere) have no off-head share: no candidate.
+        has_shares = any(c.off_head is not None for c in result.clusters)
+        candidates = clusters.clever_hans_candidates(result) if has_shares else []
         per_image.loc[members, "cluster"] = result.labels
         cluster_records[name] = _cluster_record(result, ids[members], candidates)
 
@@ -217,6 +219,37 @@ def measure_model(
     return record, per_image[columns]
 
 
+# An evaluation's own split is all test: its audit also reads the training run's train and
+# val images (ids prefixed with this), so a test image copied from training shows as a leak.
+TRAINING_RUN_PREFIX = "training run: "
+
+
+def _audit_images(run: artifacts.Run) -> tuple[pd.DataFrame, str | None]:
+    """``path`` (id), ``file``, ``split``, ``label`` of every image the audit hashes, or why not."""
+    root = Path(str(run.manifest.get("dataset", {}).get("root", "")))
+    if not root.is_dir():
+        return pd.DataFrame(), f"dataset folder {root} is not on this machine"
+    table = run.split.assign(file=[root / p for p in run.split["path"]])
+    evaluation = run.manifest.get("evaluation")
+    if evaluation:
+        parent = run.directory.parent.parent
+        try:
+            parent_manifest = artifacts.read_manifest(parent)
+            parent_split = artifacts.read_split(parent)
+        except artifacts.ArtifactError as exc:
+            return table, f"the training run {parent} cannot be read: {exc}"
+        parent_root = Path(str(parent_manifest.get("dataset", {}).get("root", "")))
+        if not parent_root.is_dir():
+            return table, f"the training run's dataset folder {parent_root} is not on this machine"
+        seen = parent_split[parent_split["split"].isin(["train", "val"])]
+        table = pd.concat([
+            seen.assign(file=[parent_root / p for p in seen["path"]],
+                        path=TRAINING_RUN_PREFIX + seen["path"].astype(str)),
+            table,
+        ], ignore_index=True)
+    return table, None
+
+
 def audit_run(run: artifacts.Run, images: np.ndarray, ids: np.ndarray, labels: np.ndarray,
               heads: np.ndarray, say: Callable[[str], Any]) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """Duplicates over the run's splits (when its dataset folder is here), metrics on the
@@ -232,15 +265,15 @@ def audit_run(run: artifacts.Run, images: np.ndarray, ids: np.ndarray, labels: n
                      "folds": probe.folds, "n_images": probe.n_images, "region_share": probe.region_share}
             for region, probe in (("border", border), ("background", background))
         }
-    root = Path(str(run.manifest.get("dataset", {}).get("root", "")))
-    split = run.split
-    if not root.is_dir():
-        record["duplicates"] = {"skipped": f"dataset folder {root} is not on this machine"}
+    images_table, problem = _audit_images(run)
+    if problem:
+        record["duplicates"] = {"skipped": problem}
         return record, None
     started = time.perf_counter()
-    hashes = audit.hash_images([root / p for p in split["path"]], workers=4)
-    report = audit.find_duplicates(hashes, split["split"].tolist(), split["label"].tolist(), split["path"].tolist())
-    say(f"audit: hashed {len(split)} images in {time.perf_counter() - started:.1f} s; "
+    hashes = audit.hash_images(images_table["file"].tolist(), workers=4)
+    report = audit.find_duplicates(hashes, images_table["split"].tolist(), images_table["label"].tolist(),
+                                   images_table["path"].tolist())
+    say(f"audit: hashed {len(images_table)} images in {time.perf_counter() - started:.1f} s; "
         f"{len(report.pairs)} duplicate pair(s)")
     keep = audit.deduplicated_test_mask(report.pairs, ids.tolist())
     dedup = {}
