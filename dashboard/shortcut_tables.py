@@ -76,6 +76,7 @@ CONDITION_LABELS = {
     "original": "Original",
     "head_only": "Head only",
     "background_only": "Background only",
+    "original_boxed": "Original, images with a box",
     "tumor_occluded": "Tumor occluded",
 }
 PROBE_MEASURES = {
