@@ -410,3 +410,16 @@ def test_batched_faster_scorecam_agrees_with_tf_keras_vis_one_image_at_a_time(na
             continue
         # The masks differ only by the upsampling filter (scipy zoom vs tf bilinear).
         assert np.corrcoef(ours[i].ravel(), reference.ravel())[0, 1] > 0.98
+
+
+def test_warm_up_builds_the_views_and_changes_no_map():
+    from bt_core.explain import clear_cache, warm_up
+    from bt_core.explain.base import cache_for
+
+    model = create_model("simple_cnn", 4, input_size=32)
+    images = np.random.default_rng(4).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    cold = explain_spec(model, "simple_cnn", images)
+    clear_cache(model)
+    warm_up(model, "simple_cnn")
+    assert cache_for(model)._cam_views  # traced before the first real map
+    np.testing.assert_allclose(explain_spec(model, "simple_cnn", images), cold, atol=1e-6)

@@ -18,6 +18,7 @@ from bt_core.explain.overlay import COLORMAPS, box_pixels, colorize, draw_box, d
 _EXPORTS = {
     "explain": "base",
     "explain_spec": "base",
+    "warm_up": "base",
     "target_classes": "base",
     "resolve_layer": "base",
     "conv_layer_names": "base",
