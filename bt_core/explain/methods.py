@@ -19,7 +19,7 @@ from tf_keras_vis.saliency import Saliency
 from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.scores import CategoricalScore
 
-from bt_core.explain.base import CamMethod
+from bt_core.explain.base import CamMethod, CompiledPart
 
 _METHODS: dict[str, type[CamMethod]] = {}
 
@@ -135,8 +135,16 @@ class FasterScoreCam(CamMethod):
 
     def __init__(self, cache, layer, compiled) -> None:
         super().__init__(cache, layer, compiled)
-        self.features = cache.feature_function(layer)
-        self.logits = cache.whole().forward
+        view, part = cache.cam_model(layer, True)
+        if isinstance(part, CompiledPart):
+            # The traced parts of the Grad-CAM view: after a Grad-CAM (or warm_up) of this
+            # layer, nothing new is traced for the first Faster Score-CAM.
+            head = view.get_layer("head")
+            self.features = part.forward
+            self.logits = lambda x: head.forward(part.forward(x))
+        else:  # a layer the head does not follow alone (inside a residual block)
+            self.features = cache.feature_function(layer)
+            self.logits = cache.whole().forward
 
     def compute(self, x: np.ndarray, classes: np.ndarray, **options: Any) -> np.ndarray:
         activations = self.features(tf.constant(x)).numpy()  # (n, h, w, C)
