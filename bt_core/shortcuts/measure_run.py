@@ -34,6 +34,8 @@ DEFAULT_METHOD = "gradcam"
 # stratified sample keeps it to minutes on a CPU.
 FAITHFULNESS_IMAGES = 96
 FAITHFULNESS_STEPS = 10
+# Class-level parts and flags need this many test images of the class.
+MIN_CLASS_IMAGES = 10
 # Clusters need enough maps per class for a kNN graph to mean something.
 MIN_CLUSTER_MAPS = 12
 EXAMPLES_PER_CLUSTER = 6
@@ -88,6 +90,8 @@ def class_parts(
     for group in ["all", *class_names]:
         if group not in summary.index or (flags.GAUSSIAN, group) not in baselines.index:
             continue
+        if group != "all" and summary.loc[group, "n_images"] < MIN_CLASS_IMAGES:
+            continue  # a flag on a handful of images would be noise
         result[group] = flags.shortcut_parts(
             summary.loc[group],
             probe_rows.get(group),
@@ -316,6 +320,20 @@ def test_boxes(run: artifacts.Run, ids: np.ndarray) -> np.ndarray | None:
     return found.to_numpy(dtype=np.float64) if found.notna().all(axis=1).any() else None
 
 
+# A head mask smaller than this share of the image is taken as "no head found".
+MIN_HEAD_SHARE = 0.02
+
+
+def usable_head_masks(images: np.ndarray) -> tuple[np.ndarray, int]:
+    """Head masks, with every image where none was found taken as all head: nothing is then
+    "outside the head" and its background-only copy is black, so a failed mask can never
+    raise a flag. Returns the masks and how many images had no head found."""
+    heads = compute_head_masks(images)
+    missing = heads.reshape(len(heads), -1).mean(axis=1) < MIN_HEAD_SHARE
+    heads[missing] = True
+    return heads, int(missing.sum())
+
+
 def measure_run(
     run_dir: Path | str,
     method: str = DEFAULT_METHOD,
@@ -338,7 +356,7 @@ def measure_run(
     labels = pd.Index(class_names).get_indexer(
         run.split.set_index("path").loc[ids.astype(str), "label"].astype(str)
     ).astype(np.int64)
-    heads = compute_head_masks(images)
+    heads, heads_not_found = usable_head_masks(images)
     baselines = attention.baseline_summary(images, labels, class_names, boxes, head_masks=heads)
     names = [m.name for m in run.usable_models()] if models is None else list(models)
     records, skipped, tables = {}, {}, {}
@@ -377,6 +395,7 @@ def measure_run(
         "baselines": {f"{b}/{g}": {k: _plain(v) for k, v in row.items()} for (b, g), row in baselines.iterrows()},
         "thresholds": flags.thresholds(),
         "has_boxes": boxes is not None and bool(np.isfinite(boxes).all(axis=1).any()),
+        "heads_not_found": heads_not_found,
         "seconds": round(time.perf_counter() - started, 2),
     }
     artifacts.write_shortcuts(run_dir, summary, tables, pairs)
