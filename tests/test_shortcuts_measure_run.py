@@ -58,7 +58,7 @@ def measured_run(tmp_path_factory) -> Path:
     assert code == 0
     run_dir = out / "marked"
     assert art.load_shortcuts(run_dir) is None  # nothing measured yet
-    assert train_all.main(["--explain", str(run_dir), "--methods", "gradcam"]) == 0
+    assert train_all.main(["--explain", str(run_dir), "--methods", "gradcam,layercam"]) == 0
     return run_dir
 
 
@@ -80,6 +80,9 @@ def test_measures_have_their_documented_shape_and_ranges(measured_run):
     summary = art.load_shortcuts(measured_run)
     record = summary["models"]["simple_cnn"]
     assert summary["has_boxes"] and summary["method"] == "gradcam"
+    by_method = record["attention_by_method"]
+    assert set(by_method) == {"gradcam", "layercam"} and by_method["gradcam"] == record["attention"]
+    assert set(by_method["layercam"]) == set(record["attention"])
     assert set(record["attention"]) == {"all", *CLASSES}
     for group, row in record["attention"].items():
         for key in ("outside_head", "border"):

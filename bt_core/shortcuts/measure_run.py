@@ -334,6 +334,29 @@ def usable_head_masks(images: np.ndarray) -> tuple[np.ndarray, int]:
     return heads, int(missing.sum())
 
 
+def other_method_attention(
+    run_dir: Path, name: str, main_method: str, images: np.ndarray, ids: np.ndarray, labels: np.ndarray,
+    class_names: Sequence[str], boxes: np.ndarray | None, heads: np.ndarray,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The attention summary of every other precomputed method of a model (maps of the
+    predicted class, like the main one), so methods can be compared; a method whose
+    maps cannot be read is left out."""
+    result = {}
+    for method in artifacts.list_maps(run_dir, name):
+        if method == main_method:
+            continue
+        try:
+            maps, map_ids, _predicted = artifacts.load_maps(run_dir, name, method)
+        except artifacts.ArtifactError:
+            continue
+        if list(map(str, map_ids)) != list(map(str, ids)):
+            continue
+        table = attention.attention_table(np.asarray(maps, dtype=np.float32), images, labels, class_names,
+                                          boxes, head_masks=heads)
+        result[method] = _records(attention.summarize_attention(table))
+    return result
+
+
 def measure_run(
     run_dir: Path | str,
     method: str = DEFAULT_METHOD,
@@ -381,6 +404,10 @@ def measure_run(
             _predictor(model, entry["preprocessing"]), images, ids, labels, np.asarray(predicted),
             np.asarray(maps, dtype=np.float32), class_names, boxes, heads, baselines, seed,
         )
+        record["attention_by_method"] = {
+            method: record["attention"],
+            **other_method_attention(run_dir, name, method, images, ids, labels, class_names, boxes, heads),
+        }
         record["seconds"] = round(time.perf_counter() - model_started, 2)
         records[name], tables[name] = record, table
         say(f"{name}: shortcut score {record['score']:.3f}, flags: "
