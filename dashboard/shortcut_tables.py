@@ -357,6 +357,64 @@ def parts_table(record: Mapping[str, Any]) -> pd.DataFrame:
                                        "Part score", "Fires"])
 
 
+# Where each precomputed method looks (``attention_by_method``), against the map baselines.
+METHOD = "Method"
+SCORED = "Used by score and flags"
+IMAGES = "Images"
+RANK_ACCURACY = "Rank accuracy"
+METHOD_MEASURES = {"outside_head": OUTSIDE_HEAD, "border": BORDER, "in_box": IN_BOX, "pointing_hit": POINTING,
+                   "rank_accuracy": RANK_ACCURACY}
+METHOD_TABLE_COLUMNS = [METHOD, SCORED, IMAGES, *METHOD_MEASURES.values()]
+
+
+def attention_by_method(record: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """``{method: {group: attention}}`` of a model; empty for a summary written before the
+    methods were compared (or a malformed entry)."""
+    return {str(method): mapping(groups) for method, groups in mapping(record.get("attention_by_method")).items()}
+
+
+def method_groups(record: Mapping[str, Any]) -> list[str]:
+    """The groups measured for any method: "all" first, then the classes in stored order."""
+    groups = dict.fromkeys(str(group) for groups in attention_by_method(record).values() for group in groups)
+    return ["all", *(group for group in groups if group != "all")] if groups else []
+
+
+def method_table(summary: Mapping[str, Any], record: Mapping[str, Any], group: str = "all",
+                 labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per precomputed method of the model (the summary's ``method``, the one the
+    score and flags use, first), then the centred-Gaussian and random baselines of ``group``:
+    the attention measures of ``group``'s images. Empty (with the columns) when the record
+    has no ``attention_by_method``. ``labels`` names the methods (e.g. "Grad-CAM")."""
+    labels = labels or {}
+    methods = attention_by_method(record)
+    if not methods:
+        return pd.DataFrame(columns=METHOD_TABLE_COLUMNS)
+    scored = str(summary.get("method") or "")
+    order = sorted(methods, key=lambda method: method != scored)  # stable: the scored one first
+    rows = []
+    for method in order:
+        values = mapping(methods[method].get(group))
+        rows.append({METHOD: labels.get(method, method), SCORED: YES if method == scored else NO,
+                     IMAGES: number(values.get("n_images")),
+                     **{label: number(values.get(key)) for key, label in METHOD_MEASURES.items()}})
+    stored = mapping(summary.get("baselines"))
+    for baseline, name in BASELINE_LABELS.items():
+        values = stored.get(f"{baseline}/{group}")
+        if isinstance(values, Mapping):
+            rows.append({METHOD: name, SCORED: "", IMAGES: number(values.get("n_images")),
+                         **{label: number(values.get(key)) for key, label in METHOD_MEASURES.items()}})
+    table = pd.DataFrame(rows, columns=METHOD_TABLE_COLUMNS)
+    numeric = [IMAGES, *METHOD_MEASURES.values()]
+    table[numeric] = table[numeric].astype("float64")
+    return table
+
+
+def methods_caption(summary: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    method = str(summary.get("method") or "gradcam")
+    return (f"The score and flags use {(labels or {}).get(method, method)}; methods that disagree deserve a look "
+            "on the Inspect page.")
+
+
 def probe_table(record: Mapping[str, Any]) -> pd.DataFrame:
     """The probes per group and condition (original, head only, background only, tumor occluded)."""
     rows = []

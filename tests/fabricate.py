@@ -5,8 +5,11 @@ those predictions, so every number is consistent), one model whose training fail
 one model whose predictions.csv is corrupt. ``fabricate_zoo_run`` writes a larger run of
 that kind for the comparison views: five good models with realistic, differently
 calibrated probabilities, one of them fine-tuned in two phases, and class-patterned test
-images. ``fabricate_unreadable_run`` writes a run of a future artifact format that this
-code must refuse to open.
+images. ``write_shortcut_measures`` adds shortcut measures to a fabricated run (a summary
+whose parts and flags come from bt_core.shortcuts.flags, per-image tables, duplicate pairs
+and one model's precomputed maps), written through bt_core.artifacts.write_shortcuts.
+``fabricate_unreadable_run`` writes a run of a future artifact format that this code must
+refuse to open.
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ from bt_core.artifacts import (
     model_dir,
     predictions_frame,
     write_json,
+    write_maps,
+    write_shortcuts,
 )
+from bt_core.shortcuts import flags
 
 CLASS_NAMES = ["glioma", "meningioma", "notumor", "pituitary"]
 # Images per class in each split.
@@ -62,12 +68,24 @@ FINE_TUNED_MODEL = "efficientnet_b0"
 FINE_TUNE_PHASES = {"head": 3, "fine_tune": 4}
 ZOO_SPLIT_SIZES = {"train": 30, "val": 10, "test": 40}
 ZOO_IMAGE_SIDE = 32
+# The zoo run's shortcut measures (fabricate_zoo_run(shortcuts=True)).
+ZOO_SHORTCUT_FLAGGED, ZOO_SHORTCUT_CLEAN, ZOO_SHORTCUT_SKIPPED = "simple_cnn", "custom_cnn", "efficientnet_b0"
 # Train accuracy above test accuracy by this much (metrics.json's train_minus_test_accuracy).
 ZOO_TRAIN_GAP = 0.05
 SKIPPED = [
     {"path": "Training/glioma/broken_001.jpg", "reason": "cannot decode image"},
     {"path": "Testing/notumor/tiny.png", "reason": "image smaller than 32 px"},
 ]
+# Shortcut measures (write_shortcut_measures): the map baselines of every group, the
+# methods of attention_by_method (the first is the summary's method, the one scored) and,
+# per method, how far its outside-head and border shares are scaled from the scored one's.
+SHORTCUT_GAUSSIAN = {"outside_head": 0.2, "border": 0.12, "in_box": None, "pointing_hit": None,
+                     "rank_accuracy": None}
+SHORTCUT_RANDOM = {"outside_head": 0.55, "border": 0.34, "in_box": None, "pointing_hit": None,
+                   "rank_accuracy": None}
+SHORTCUT_METHODS = {"gradcam": 1.0, "faster_scorecam": 0.5}
+# Side of the flagged model's precomputed maps.
+SHORTCUT_MAP_SIDE = 4
 
 
 @dataclass
@@ -317,11 +335,13 @@ def fabricate_run(
 
 
 def fabricate_zoo_run(
-    artifacts_dir: Path, run_id: str = "20240701-120000_zoo", *, seed: int = 7
+    artifacts_dir: Path, run_id: str = "20240701-120000_zoo", *, seed: int = 7, shortcuts: bool = False
 ) -> FabricatedRun:
     """A run for the comparison views: the five ZOO_MODELS (FINE_TUNED_MODEL in two
-    phases), a failed and a corrupt model, 160 test images with class patterns."""
-    return fabricate_run(
+    phases), a failed and a corrupt model, 160 test images with class patterns. With
+    ``shortcuts``, also shortcut measures (:func:`write_shortcut_measures`) of
+    ZOO_SHORTCUT_FLAGGED and ZOO_SHORTCUT_CLEAN, ZOO_SHORTCUT_SKIPPED listed as skipped."""
+    fabricated = fabricate_run(
         artifacts_dir,
         run_id,
         created="2024-07-01T12:00:00",
@@ -334,6 +354,135 @@ def fabricate_zoo_run(
         image_side=ZOO_IMAGE_SIDE,
         train_gap=ZOO_TRAIN_GAP,
     )
+    if shortcuts:
+        write_shortcut_measures(fabricated, ZOO_SHORTCUT_FLAGGED, ZOO_SHORTCUT_CLEAN, ZOO_SHORTCUT_SKIPPED)
+    return fabricated
+
+
+def _attention(n_images: int, outside_head: float, border: float) -> dict[str, Any]:
+    return {"n_images": n_images, "n_with_box": 0, "outside_head": outside_head, "border": border,
+            "in_box": np.nan, "pointing_hit": np.nan, "rank_accuracy": np.nan}
+
+
+def shortcut_record(
+    outside_head: float, border: float, background_accuracy: float, test_ids: list[str], labels: list[str]
+) -> dict[str, Any]:
+    """One model's record of a shortcut summary: its parts, score and flags computed by
+    bt_core.shortcuts.flags from these map shares and probe accuracies, attention for "all"
+    and every class, for each of SHORTCUT_METHODS, probes, faithfulness and two clusters."""
+    n = len(test_ids)
+    counts = pd.Series(labels).value_counts()
+
+    def attention(scale: float) -> dict[str, dict[str, Any]]:
+        groups = {"all": _attention(n, outside_head * scale, border * scale)}
+        for number, name in enumerate(CLASS_NAMES):
+            shift = 0.04 * (number - 1.5)
+            groups[name] = _attention(int(counts.get(name, 0)), min(max(outside_head * scale + shift, 0.0), 1.0),
+                                      min(max(border * scale - shift, 0.0), 1.0))
+        return groups
+
+    by_method = {method: attention(scale) for method, scale in SHORTCUT_METHODS.items()}
+    attention_all = by_method[next(iter(SHORTCUT_METHODS))]["all"]
+    probes = pd.DataFrame(
+        {"n": [n, n, n], "accuracy": [0.9, 0.7, background_accuracy], "mean_confidence": [0.9, 0.8, 0.5],
+         "mean_true_prob": [0.85, 0.6, 0.4], "tumor_predicted": [0.75, 0.6, 0.3], "chance": [0.25] * 3},
+        index=pd.Index(["original", "head_only", "background_only"], name="condition"),
+    )
+    parts = flags.shortcut_parts(attention_all, probes, {flags.GAUSSIAN: SHORTCUT_GAUSSIAN}, len(CLASS_NAMES),
+                                 border_area=0.36)
+    mean_map = np.outer(np.hanning(16), np.hanning(16)).round(4).tolist()
+    return {
+        "score": flags.shortcut_score(parts),
+        "flags": [{"name": name, "sentence": sentence, "overall": True, "classes": []}
+                  for name, sentence in flags.shortcut_flags(parts)],
+        "parts": {"all": parts},
+        "attention": by_method[next(iter(SHORTCUT_METHODS))],
+        "attention_by_method": by_method,
+        "probes": {"all": {condition: row.to_dict() for condition, row in probes.iterrows()}},
+        "faithfulness": {"images": 12, "steps": 4, "deletion_auc": 0.4, "insertion_auc": 0.7,
+                         "deletion_curve": [0.9, 0.6, 0.4, 0.2, 0.1], "insertion_curve": [0.2, 0.5, 0.7, 0.8, 0.9]},
+        "clusters": {"glioma": {"k": 2, "n_neighbors": 4, "notes": [], "clusters": [
+            {"label": 0, "size": 9, "share": 0.75, "tightness": 0.3, "off_head": 0.9, "examples": test_ids[:3],
+             "mean_map": mean_map, "clever_hans_candidate": True},
+            {"label": 1, "size": 3, "share": 0.25, "tightness": 0.05, "off_head": 0.1, "examples": test_ids[3:5],
+             "mean_map": mean_map, "clever_hans_candidate": False},
+        ]}},
+        "seconds": 1.0,
+    }
+
+
+def shortcut_images_table(predictions: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A model's per-image shortcut measures (shortcuts/models/<model>.csv)."""
+    rng = np.random.default_rng(seed)
+    n = len(predictions)
+    return pd.DataFrame({
+        "id": predictions["id"], "label": predictions["label"], "pred": predictions["pred"],
+        "background_pred": rng.choice(CLASS_NAMES, n), "has_box": False,
+        "outside_head": rng.uniform(0, 1, n), "border": rng.uniform(0, 1, n), "in_box": np.nan,
+        "pointing_hit": np.nan, "rank_accuracy": np.nan,
+        "deletion_auc": rng.uniform(0, 1, n), "insertion_auc": rng.uniform(0, 1, n), "cluster": -1,
+    })
+
+
+def write_shortcut_measures(
+    fabricated: FabricatedRun, flagged: str, clean: str, skipped: str | None = None
+) -> dict[str, Any]:
+    """Shortcut measures of two of the run's models, written through write_shortcuts:
+    ``flagged`` looks outside the head and at the border and stays accurate without the head
+    (three flags fire), ``clean`` raises none; ``skipped`` is listed as not measured. The
+    flagged model also gets precomputed Grad-CAM maps, so its worst images have overlays.
+    Returns the summary (without the ``created`` that write_shortcuts adds)."""
+    ids = fabricated.test_ids
+    labels = list(fabricated.predictions[flagged]["label"])
+    records = {
+        flagged: shortcut_record(0.6, 0.45, 0.6, ids, labels),  # outside head, border, background accuracy fire
+        clean: shortcut_record(0.25, 0.1, 0.3, ids, labels),
+    }
+    pairs = pd.DataFrame({
+        "id_a": ["train/glioma/img_000.jpg", ids[0]], "id_b": [ids[1], ids[2]],
+        "split_a": ["train", "test"], "split_b": ["test", "test"], "label_a": ["glioma", "glioma"],
+        "label_b": ["glioma", "notumor"], "distance": [2, 4], "similarity": [0.99, 0.95],
+        "kind": ["near", "near"], "group": [0, 1],
+    })
+    counts = pd.Series(labels).value_counts()
+    baselines = {}
+    for group in ["all", *CLASS_NAMES]:
+        n = len(ids) if group == "all" else int(counts.get(group, 0))
+        baselines[f"{flags.GAUSSIAN}/{group}"] = {"n_images": n, "n_with_box": 0, **SHORTCUT_GAUSSIAN}
+        baselines[f"random/{group}"] = {"n_images": n, "n_with_box": 0, **SHORTCUT_RANDOM}
+    summary = {
+        "method": next(iter(SHORTCUT_METHODS)),
+        "models": records,
+        "skipped": {skipped: "no gradcam maps"} if skipped else {},
+        "audit": {
+            "source_probe": {
+                "border": {"balanced_accuracy": 0.6, "std": 0.05, "chance": 0.25, "folds": 5,
+                           "n_images": len(ids), "region_share": 0.36},
+                "background": {"balanced_accuracy": 0.3, "std": 0.05, "chance": 0.25, "folds": 5,
+                               "n_images": len(ids), "region_share": 0.5},
+            },
+            "duplicates": {
+                "pairs": 2, "exact_pairs": 0, "near_pairs": 2, "label_conflicts": 1, "unreadable": 0,
+                "max_distance": 4, "min_similarity": 0.92,
+                "by_split_pair": [{"split_pair": "train-test", "kind": "near", "pairs": 1},
+                                  {"split_pair": "test-test", "kind": "near", "pairs": 1}],
+                "summary": [], "test_images": len(ids), "test_kept": len(ids) - 2,
+                "deduplicated_metrics": {name: {"accuracy": 0.5, "macro_f1": 0.5, "macro_auc": 0.7}
+                                         for name in records},
+            },
+        },
+        "baselines": baselines,
+        "thresholds": flags.thresholds(),
+        "has_boxes": False,
+        "seconds": 2.0,
+    }
+    per_image = {name: shortcut_images_table(fabricated.predictions[name], seed)
+                 for seed, name in enumerate(records)}
+    write_shortcuts(fabricated.run_dir, summary, per_image, pairs)
+    predicted = fabricated.predictions[flagged]["pred"].map(CLASS_NAMES.index).to_numpy()
+    maps = np.random.default_rng(0).uniform(0, 1, (len(ids), SHORTCUT_MAP_SIDE, SHORTCUT_MAP_SIDE))
+    write_maps(fabricated.run_dir, flagged, summary["method"], maps, ids, predicted)
+    return summary
 
 
 def fabricate_unreadable_run(

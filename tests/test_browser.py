@@ -106,8 +106,9 @@ PAGES = [
     PageSpec("training", "Training", 2, "training"),
     PageSpec("calibration", "Calibration", 1, "calibration"),
     PageSpec("significance", "Significance", 1, "significance"),
-    # The zoo run has no shortcut measures: the page says how to make them, no chart.
-    PageSpec("shortcuts", "Shortcuts", 0, "shortcuts"),
+    # The zoo run's shortcut measures (fabricate_zoo_run(shortcuts=True)): the first tab
+    # shows the opened model's probes and deletion / insertion curves.
+    PageSpec("shortcuts", "Shortcuts", 2, "shortcuts"),
     PageSpec("run_details", "Run", 0, "run_details"),
 ]
 
@@ -262,7 +263,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(SKIP_REASON is not None, r
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
-    return fabricate_zoo_run(tmp_path_factory.mktemp("browser_zoo") / "artifacts")
+    return fabricate_zoo_run(tmp_path_factory.mktemp("browser_zoo") / "artifacts", shortcuts=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The Shortcuts page, run headless with Streamlit's AppTest on a fabricated run whose
 shortcut measures are written through bt_core.artifacts.write_shortcuts (no model: the
-summary is built here, its parts and flags by bt_core.shortcuts.flags, so they follow the
-documented thresholds)."""
+summary is built by fabricate.write_shortcut_measures, its parts and flags by
+bt_core.shortcuts.flags, so they follow the documented thresholds)."""
 
 from __future__ import annotations
 
@@ -9,110 +9,27 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bt_core.artifacts import SHORTCUTS_SUMMARY, shortcuts_dir, write_maps, write_shortcuts
+from bt_core.artifacts import SHORTCUTS_SUMMARY, shortcuts_dir
 from bt_core.shortcuts import flags
 from dashboard import shortcut_tables as sc
 from dashboard.settings import ARTIFACTS_ENV
-from fabricate import CLASS_NAMES, fabricate_run
+from fabricate import (
+    CLASS_NAMES,
+    SHORTCUT_GAUSSIAN,
+    SHORTCUT_RANDOM,
+    fabricate_run,
+    write_shortcut_measures,
+)
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 SHORTCUTS_PAGE = "app_pages/shortcuts.py"
 MODELS_PAGE = "app_pages/models.py"
 FLAGGED, CLEAN = "simple_cnn", "cnn_bn"
-GAUSSIAN = {"outside_head": 0.2, "border": 0.12, "in_box": None, "pointing_hit": None}
-RANDOM = {"outside_head": 0.55, "border": 0.34, "in_box": None, "pointing_hit": None}
-
-
-def model_record(outside_head: float, border: float, background_accuracy: float, examples: list[str]) -> dict:
-    attention_all = {"n_images": 48, "outside_head": outside_head, "border": border, "in_box": np.nan,
-                     "pointing_hit": np.nan, "rank_accuracy": np.nan}
-    probes = pd.DataFrame(
-        {"n": [48, 48, 48], "accuracy": [0.9, 0.7, background_accuracy], "mean_confidence": [0.9, 0.8, 0.5],
-         "mean_true_prob": [0.85, 0.6, 0.4], "tumor_predicted": [0.75, 0.6, 0.3], "chance": [0.25] * 3},
-        index=pd.Index(["original", "head_only", "background_only"], name="condition"),
-    )
-    parts = flags.shortcut_parts(attention_all, probes, {flags.GAUSSIAN: GAUSSIAN}, len(CLASS_NAMES),
-                                 border_area=0.36)
-    mean_map = np.outer(np.hanning(16), np.hanning(16)).round(4).tolist()
-    return {
-        "score": flags.shortcut_score(parts),
-        "flags": [{"name": name, "sentence": sentence, "overall": True, "classes": []}
-                  for name, sentence in flags.shortcut_flags(parts)],
-        "parts": {"all": parts},
-        "attention": {"all": attention_all},
-        "probes": {"all": {condition: row.to_dict() for condition, row in probes.iterrows()}},
-        "faithfulness": {"images": 12, "steps": 4, "deletion_auc": 0.4, "insertion_auc": 0.7,
-                         "deletion_curve": [0.9, 0.6, 0.4, 0.2, 0.1], "insertion_curve": [0.2, 0.5, 0.7, 0.8, 0.9]},
-        "clusters": {"glioma": {"k": 2, "n_neighbors": 4, "notes": [], "clusters": [
-            {"label": 0, "size": 9, "share": 0.75, "tightness": 0.3, "off_head": 0.9, "examples": examples[:3],
-             "mean_map": mean_map, "clever_hans_candidate": True},
-            {"label": 1, "size": 3, "share": 0.25, "tightness": 0.05, "off_head": 0.1, "examples": examples[3:5],
-             "mean_map": mean_map, "clever_hans_candidate": False},
-        ]}},
-        "seconds": 1.0,
-    }
-
-
-def per_image_table(predictions: pd.DataFrame, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    n = len(predictions)
-    return pd.DataFrame({
-        "id": predictions["id"], "label": predictions["label"], "pred": predictions["pred"],
-        "background_pred": rng.choice(CLASS_NAMES, n), "has_box": False,
-        "outside_head": rng.uniform(0, 1, n), "border": rng.uniform(0, 1, n), "in_box": np.nan,
-        "pointing_hit": np.nan, "rank_accuracy": np.nan,
-        "deletion_auc": rng.uniform(0, 1, n), "insertion_auc": rng.uniform(0, 1, n), "cluster": -1,
-    })
-
-
-def write_measures(fabricated) -> dict:
-    """A small valid shortcut summary, per-image tables and duplicate pairs for the run."""
-    ids = fabricated.test_ids
-    records = {
-        FLAGGED: model_record(0.6, 0.45, 0.6, ids),  # outside head, border, background accuracy fire
-        CLEAN: model_record(0.25, 0.1, 0.3, ids),
-    }
-    pairs = pd.DataFrame({
-        "id_a": ["train/glioma/img_000.jpg", ids[0]], "id_b": [ids[1], ids[2]],
-        "split_a": ["train", "test"], "split_b": ["test", "test"], "label_a": ["glioma", "glioma"],
-        "label_b": ["glioma", "notumor"], "distance": [2, 4], "similarity": [0.99, 0.95],
-        "kind": ["near", "near"], "group": [0, 1],
-    })
-    summary = {
-        "method": "gradcam",
-        "models": records,
-        "skipped": {"efficientnet_b0": "no gradcam maps"},
-        "audit": {
-            "source_probe": {
-                "border": {"balanced_accuracy": 0.6, "std": 0.05, "chance": 0.25, "folds": 5, "n_images": 48,
-                           "region_share": 0.36},
-                "background": {"balanced_accuracy": 0.3, "std": 0.05, "chance": 0.25, "folds": 5,
-                               "n_images": 48, "region_share": 0.5},
-            },
-            "duplicates": {
-                "pairs": 2, "exact_pairs": 0, "near_pairs": 2, "label_conflicts": 1, "unreadable": 0,
-                "max_distance": 4, "min_similarity": 0.92,
-                "by_split_pair": [{"split_pair": "train-test", "kind": "near", "pairs": 1},
-                                  {"split_pair": "test-test", "kind": "near", "pairs": 1}],
-                "summary": [], "test_images": len(ids), "test_kept": len(ids) - 2,
-                "deduplicated_metrics": {name: {"accuracy": 0.5, "macro_f1": 0.5, "macro_auc": 0.7}
-                                         for name in records},
-            },
-        },
-        "baselines": {"centered_gaussian/all": GAUSSIAN, "random/all": RANDOM},
-        "thresholds": flags.thresholds(),
-        "has_boxes": False,
-        "seconds": 2.0,
-    }
-    per_image = {name: per_image_table(fabricated.predictions[name], seed)
-                 for seed, name in enumerate(records)}
-    write_shortcuts(fabricated.run_dir, summary, per_image, pairs)
-    return summary
+GAUSSIAN, RANDOM = SHORTCUT_GAUSSIAN, SHORTCUT_RANDOM
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +37,8 @@ def measured(tmp_path_factory):
     root = tmp_path_factory.mktemp("shortcuts") / "artifacts"
     fabricated = fabricate_run(root, good_models={FLAGGED: 2.5, CLEAN: 1.5, "efficientnet_b0": 3.0},
                                image_side=16)
-    summary = write_measures(fabricated)
-    # Precomputed maps of the flagged model: its worst images get an overlay.
-    predicted = fabricated.predictions[FLAGGED]["pred"].map(CLASS_NAMES.index).to_numpy()
-    maps = np.random.default_rng(0).uniform(0, 1, (len(fabricated.test_ids), 4, 4))
-    write_maps(fabricated.run_dir, FLAGGED, "gradcam", maps, fabricated.test_ids, predicted)
+    # The flagged model also gets precomputed maps: its worst images have an overlay.
+    summary = write_shortcut_measures(fabricated, FLAGGED, CLEAN, skipped="efficientnet_b0")
     return fabricated, summary
 
 
@@ -216,6 +130,53 @@ def test_page_follows_the_chosen_model_and_ranking(open_app, measured):
     app.radio(key="shortcuts_probe_measure").set_value("Called tumor")
     run_page(app)
     assert not app.error
+
+
+def method_frame(app: AppTest) -> pd.DataFrame:
+    return next(frame.value for frame in app.dataframe if list(frame.value.columns) == sc.METHOD_TABLE_COLUMNS)
+
+
+def test_page_compares_where_each_method_looks_with_the_baselines(open_app, measured):
+    fabricated, summary = measured
+    app = run_page(open_app(fabricated.run_dir.parent), SHORTCUTS_PAGE)
+    assert any(text == "**Where each method looks**" for text in texts(app.markdown))
+    rows = method_frame(app).set_index(sc.METHOD)
+    assert list(rows.index) == ["Grad-CAM", "Faster Score-CAM", *sc.BASELINE_LABELS.values()]
+    assert list(rows[sc.SCORED]) == [sc.YES, sc.NO, "", ""]
+    by_method = summary["models"][FLAGGED]["attention_by_method"]
+    assert rows.loc["Faster Score-CAM", sc.OUTSIDE_HEAD] == pytest.approx(
+        by_method["faster_scorecam"]["all"]["outside_head"])
+    assert rows.loc["Grad-CAM", sc.BORDER] == pytest.approx(by_method["gradcam"]["all"]["border"])
+    assert rows.loc[sc.BASELINE_LABELS["random"], sc.OUTSIDE_HEAD] == pytest.approx(RANDOM["outside_head"])
+    assert ("The score and flags use Grad-CAM; methods that disagree deserve a look on the Inspect page."
+            in texts(app.caption))
+
+    # One class's images: that group's measures and baselines.
+    group = app.selectbox(key="shortcuts_method_group")
+    assert group.options == ["all test images", *(f"{name} images" for name in CLASS_NAMES)]
+    group.select("notumor")
+    run_page(app)
+    assert not app.error, texts(app.error)
+    rows = method_frame(app).set_index(sc.METHOD)
+    notumor = by_method["faster_scorecam"]["notumor"]
+    assert rows.loc["Faster Score-CAM", sc.OUTSIDE_HEAD] == pytest.approx(notumor["outside_head"])
+    assert rows.loc["Faster Score-CAM", sc.IMAGES] == notumor["n_images"]
+    assert rows.loc[sc.BASELINE_LABELS["random"], sc.IMAGES] == notumor["n_images"]
+
+
+def test_a_summary_without_methods_compared_says_so_in_one_line(open_app, artifacts_dir):
+    fabricated = fabricate_run(artifacts_dir, good_models={FLAGGED: 2.5, CLEAN: 1.5})
+    write_shortcut_measures(fabricated, FLAGGED, CLEAN)
+    path = shortcuts_dir(fabricated.run_dir) / SHORTCUTS_SUMMARY
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    for record in summary["models"].values():
+        del record["attention_by_method"]
+    path.write_text(json.dumps(summary), encoding="utf-8")
+    app = run_page(open_app(artifacts_dir), SHORTCUTS_PAGE)
+    assert not app.error, texts(app.error)
+    assert any("compares no explanation methods" in text for text in texts(app.caption))
+    assert not [frame for frame in app.dataframe if list(frame.value.columns) == sc.METHOD_TABLE_COLUMNS]
+    assert app.get("plotly_chart")  # the rest of the model's section is there
 
 
 def test_a_run_without_measures_shows_the_command_that_makes_them(open_app, artifacts_dir):

@@ -189,6 +189,56 @@ def test_in_box_fires_below_its_threshold():
     assert sc.parts_table(record)["Fires"].tolist() == [sc.YES]
 
 
+def methods_record() -> dict:
+    """A record with attention for two methods: Faster Score-CAM stored first, a class group
+    Grad-CAM lacks, a malformed group and a missing measure."""
+    def looks(n, outside, border, pointing=None):
+        return {"n_images": n, "n_with_box": 0, "outside_head": outside, "border": border, "in_box": None,
+                "pointing_hit": pointing, "rank_accuracy": None}
+
+    return {"attention_by_method": {
+        "faster_scorecam": {"all": looks(20, 0.30, 0.10, 0.5), "glioma": looks(10, 0.2, 0.05),
+                            "notumor": looks(10, 0.4, 0.15)},
+        "gradcam": {"all": looks(20, 0.56, 0.20), "glioma": "garbled"},
+    }}
+
+
+def test_method_table_puts_the_scored_method_first_then_the_baselines():
+    summary = small_summary()
+    labels = {"gradcam": "Grad-CAM", "faster_scorecam": "Faster Score-CAM"}
+    table = sc.method_table(summary, methods_record(), labels=labels)
+    assert list(table.columns) == sc.METHOD_TABLE_COLUMNS
+    assert list(table[sc.METHOD]) == ["Grad-CAM", "Faster Score-CAM", *sc.BASELINE_LABELS.values()]
+    assert list(table[sc.SCORED]) == [sc.YES, sc.NO, "", ""]
+    rows = table.set_index(sc.METHOD)
+    assert rows.loc["Grad-CAM", sc.OUTSIDE_HEAD] == pytest.approx(0.56)
+    assert rows.loc["Faster Score-CAM", sc.BORDER] == pytest.approx(0.10)
+    assert rows.loc["Faster Score-CAM", sc.POINTING] == pytest.approx(0.5)
+    assert rows.loc["Faster Score-CAM", sc.IMAGES] == 20
+    assert math.isnan(rows.loc["Grad-CAM", sc.IN_BOX]) and math.isnan(rows.loc["Grad-CAM", sc.RANK_ACCURACY])
+    assert rows.loc[sc.BASELINE_LABELS["random"], sc.OUTSIDE_HEAD] == pytest.approx(0.55)
+    assert all(table[column].dtype == np.float64 for column in [sc.IMAGES, *sc.METHOD_MEASURES.values()])
+    assert sc.methods_caption(summary, labels) == (
+        "The score and flags use Grad-CAM; methods that disagree deserve a look on the Inspect page.")
+
+
+def test_method_table_of_a_class_reads_missing_groups_and_baselines_as_blank():
+    record = methods_record()
+    assert sc.method_groups(record) == ["all", "glioma", "notumor"]
+    table = sc.method_table(small_summary(), record, "glioma").set_index(sc.METHOD)
+    assert list(table.index) == ["gradcam", "faster_scorecam"]  # no glioma baselines stored
+    assert table.loc["faster_scorecam", sc.OUTSIDE_HEAD] == pytest.approx(0.2)
+    assert table.loc["gradcam", [sc.IMAGES, *sc.METHOD_MEASURES.values()]].isna().all()  # malformed group
+
+
+@pytest.mark.parametrize("stored", [None, "not a mapping", {}])
+def test_a_record_without_methods_compared_gives_an_empty_table(stored):
+    record = {} if stored is None else {"attention_by_method": stored}
+    assert sc.method_groups(record) == []
+    table = sc.method_table(small_summary(), record)
+    assert table.empty and list(table.columns) == sc.METHOD_TABLE_COLUMNS
+
+
 def test_probe_table_and_figure_show_every_condition_with_the_chance_line():
     table = sc.probe_table(small_summary()["models"]["bad_cnn"])
     assert list(table["Condition"]) == ["Original", "Background only"]

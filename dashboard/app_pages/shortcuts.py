@@ -3,8 +3,9 @@
 Everything comes from the run's shortcut measures (``shortcuts/``, written by
 ``python train_all.py --explain RUN_DIR``): a verdict row per model (score, flags, parts,
 next to what a centred-Gaussian or random map gets), then for one model its parts per
-class, the probes, the deletion / insertion curves, its most suspect images (each opens on
-the Inspect page), its strategy clusters, and the dataset audit. No model is loaded and no
+class, where each precomputed explanation method looks, the probes, the deletion /
+insertion curves, its most suspect images (each opens on the Inspect page), its strategy
+clusters, and the dataset audit. No model is loaded and no
 map computed here: the page reads one JSON file and a few CSV tables.
 """
 
@@ -31,6 +32,7 @@ WORST_N_KEY = "shortcuts_worst_n"
 WORST_PICK_KEY = "shortcuts_inspect_image"
 WORST_TABLE_KEY = "shortcuts_worst_table"
 CLUSTER_CLASS_KEY = "shortcuts_cluster_class"
+METHOD_GROUP_KEY = "shortcuts_method_group"
 
 MEASURE_COMMAND = "python train_all.py --explain {run_dir}"
 MAX_WORST, DEFAULT_WORST = 48, 12
@@ -114,7 +116,7 @@ def show_verdict(run: Run, summary: Mapping[str, Any], accuracies: Mapping[str, 
 # --------------------------------------------------------------------------- one model
 
 
-def show_model(run: Run, name: str, record: Mapping[str, Any]) -> None:
+def show_model(run: Run, summary: Mapping[str, Any], name: str, record: Mapping[str, Any]) -> None:
     flags = sc.flag_list(record)
     if flags:
         st.markdown("\n".join(f"- **{sc.flag_label(flag)}**: {flag.get('sentence', '')}" for flag in flags))
@@ -129,6 +131,8 @@ def show_model(run: Run, name: str, record: Mapping[str, Any]) -> None:
     st.caption("Value against its reference (centred-Gaussian map, chance, or 0) and threshold; the part "
                "score rescales it to 0 (no worse than the reference) … 1 (worst possible). Within a class, "
                "background-only accuracy is replaced by recall minus false-alarm rate.")
+
+    guarded("The method comparison", show_methods, run, summary, name, record)
 
     st.markdown("**Probes**")
     probes = sc.probe_table(record)
@@ -155,6 +159,24 @@ def show_model(run: Run, name: str, record: Mapping[str, Any]) -> None:
             presentation.file_stem(run.run_id, "shortcuts-faithfulness", name),
         )
         st.caption(f"{sc.MEASURE_SENTENCES[sc.DELETION_AUC]} {sc.MEASURE_SENTENCES[sc.INSERTION_AUC]}")
+
+
+def show_methods(run: Run, summary: Mapping[str, Any], name: str, record: Mapping[str, Any]) -> None:
+    """Where each precomputed explanation method looks, next to the map baselines."""
+    st.markdown("**Where each method looks**")
+    groups = sc.method_groups(record)
+    if not groups:
+        st.caption("This summary compares no explanation methods (measured before they were compared; "
+                   "measure again to see them side by side).")
+        return
+    drop_stale_choice(METHOD_GROUP_KEY, groups)
+    group = st.selectbox("Measured on", groups, key=METHOD_GROUP_KEY,
+                         format_func=lambda g: "all test images" if g == "all" else f"{g} images")
+    table = sc.method_table(summary, record, group, it.METHOD_LABELS)
+    formats = {label: "{:.1%}" for label in sc.METHOD_MEASURES.values()} | {sc.IMAGES: "{:.0f}"}
+    presentation.show_table(table, presentation.file_stem(run.run_id, "shortcuts-methods", name, group),
+                            styled=table.style.format(formats, na_rep="—"))
+    st.caption(sc.methods_caption(summary, it.METHOD_LABELS))
 
 
 # --------------------------------------------------------------------------- worst images
@@ -383,7 +405,7 @@ def shortcuts_page() -> None:
     )
     if names:
         with model_tab:
-            guarded("The model's parts", show_model, run, name, records[name])
+            guarded("The model's parts", show_model, run, summary, name, records[name])
         with worst_tab:
             guarded("The worst images", show_worst, run, summary, name)
         with cluster_tab:
