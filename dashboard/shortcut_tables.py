@@ -244,7 +244,7 @@ def _percent(value: float) -> str:
 
 # What a fired flag means for one model, with its numbers: {v} value, {r} reference.
 _REASONS = {
-    "outside_head": "{v} of its map energy lies outside the head (a centred blob: {r})",
+    "outside_head": "{v} of its map energy lies outside the head (reference {r}: a centred blob, or an evenly spread map)",
     "border": "{v} of its map energy lies in the image border (reference {r})",
     "background_accuracy": "it is still {v} accurate with the head blacked out (chance {r})",
     "background_class": "the background alone tells the class apart (recall minus false alarms {v})",

@@ -142,7 +142,7 @@ def test_verdict_sentence_names_the_flagged_model_with_its_accuracy_and_numbers(
     lines = sc.verdict_lines(summary, ACCURACIES)
     assert lines[0] == (
         "**bad_cnn**: 96.7% accurate, but 56% of its map energy lies outside the head "
-        "(a centred blob: 26%; also within notumor); in notumor images, the background alone tells the "
+        "(reference 26%: a centred blob, or an evenly spread map; also within notumor); in notumor images, the background alone tells the "
         "class apart (recall minus false alarms 84%)."
     )
     assert lines[1] == "Not flagged by any threshold: **good_cnn** (90.0% accurate), **odd_cnn**."

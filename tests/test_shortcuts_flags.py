@@ -161,3 +161,13 @@ def test_every_part_has_one_sentence() -> None:
     assert set(FLAG_SENTENCES) == set(ALL_PARTS)
     for sentence in FLAG_SENTENCES.values():
         assert sentence.endswith(".") and sentence.count(". ") == 0
+
+
+def test_outside_head_flag_needs_more_than_an_evenly_spread_map() -> None:
+    def names(value: float) -> list[str]:
+        parts = shortcut_parts({**CLEAN, "outside_head": value}, probes(), {"centered_gaussian": GAUSSIAN}, 4,
+                               outside_area=0.5)
+        return [name for name, _ in shortcut_flags(parts)]
+
+    assert names(0.49) == []  # above the limit and the Gaussian, but no more than a flat map
+    assert names(0.51) == ["outside_head"]

@@ -7,9 +7,11 @@ the reference of the map measures: what a map that only looks at the centre gets
 
 Thresholds (a flag fires strictly beyond its threshold; NaN never fires):
 
-- ``outside_head``: outside-head energy share > :data:`OUTSIDE_HEAD_LIMIT` (0.30) and more
+- ``outside_head``: outside-head energy share > :data:`OUTSIDE_HEAD_LIMIT` (0.30), more
   than :data:`OUTSIDE_HEAD_MARGIN` (0.15) above the Gaussian baseline (an upsampled 7 x 7
-  or 8 x 8 CAM spills over the head's edge by itself). Heads fill most of an MRI frame and a centred Gaussian puts ~0.1-0.2
+  or 8 x 8 CAM spills over the head's edge by itself) and, when ``outside_area`` is given,
+  above the share of the image outside the head (what an evenly spread map puts there: a
+  diffuse map is unfocused, not a look at the background). Heads fill most of an MRI frame and a centred Gaussian puts ~0.1-0.2
   outside them; 30% of the evidence on black background is more than blur can explain.
 - ``border``: border-band share > :data:`BORDER_LIMIT` (0.25), above the Gaussian
   baseline and, when ``border_area`` is given, above the band's share of the image area
@@ -63,7 +65,8 @@ GAUSSIAN = "centered_gaussian"
 FLAG_SENTENCES: dict[str, str] = {
     "outside_head": (
         f"More than {OUTSIDE_HEAD_LIMIT:.0%} of the explanation energy lies outside the head, "
-        "more than a centred blob puts there: the model looks at background, not brain."
+        "more than a centred blob or an evenly spread map puts there: the model looks at "
+        "background, not brain."
     ),
     "border": (
         f"More than {BORDER_LIMIT:.0%} of the explanation energy lies in the image border, "
@@ -136,28 +139,35 @@ def shortcut_parts(
     baselines: pd.DataFrame | Mapping[str, Any],
     n_classes: int,
     border_area: float | None = None,
+    outside_area: float | None = None,
 ) -> dict[str, dict]:
     """The five parts of :data:`PARTS`, each a dict of ``value`` (the measure),
     ``reference`` (Gaussian baseline, chance, or 0), ``threshold`` and ``direction``
     ("above"/"below": the flag fires when the value is strictly beyond the threshold) and
     ``part`` (in [0, 1], see the module docstring). Missing measures give NaN.
+    ``border_area`` / ``outside_area``: the share of the image in the border band / outside
+    the head, what an evenly spread map puts there; when given, a map must exceed it.
     """
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
     gaussian = _gaussian_row(baselines)
     parts: dict[str, dict] = {}
+    areas = {"outside_head": outside_area, "border": border_area}
     for name, limit in (("outside_head", OUTSIDE_HEAD_LIMIT), ("border", BORDER_LIMIT)):
-        value, reference = _value(attention_all, name), _value(gaussian, name)
-        if name == "border" and border_area is not None and np.isfinite(reference):
-            # A map spread evenly puts the band's area share there: no preference for the border.
-            reference = max(reference, float(border_area))
-        if not np.isfinite(reference):
-            threshold = limit
-        elif name == "outside_head":
-            # Coarse CAMs upsampled spill over the head's edge: only a clear excess counts.
-            threshold = max(limit, reference + OUTSIDE_HEAD_MARGIN)
+        value, gaussian_value = _value(attention_all, name), _value(gaussian, name)
+        area = areas[name]
+        if not np.isfinite(gaussian_value):
+            reference, threshold = gaussian_value, limit
         else:
-            threshold = max(limit, reference)
+            # Coarse CAMs upsampled spill over the head's edge: only a clear excess over
+            # the centred Gaussian counts.
+            margin = OUTSIDE_HEAD_MARGIN if name == "outside_head" else 0.0
+            reference = gaussian_value
+            threshold = max(limit, gaussian_value + margin)
+            if area is not None and np.isfinite(area):
+                # A map spread evenly puts the region's area share there: no preference.
+                reference = max(reference, float(area))
+                threshold = max(threshold, float(area))
         parts[name] = _part(value, reference, threshold, "above", _rise(value, reference))
 
     def probe(condition: str) -> Mapping[str, Any] | None:

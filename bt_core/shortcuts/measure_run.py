@@ -98,6 +98,9 @@ def class_parts(
             {flags.GAUSSIAN: baselines.loc[(flags.GAUSSIAN, group)]},
             len(class_names),
             border_area=border_area,
+            # Uniform noise spreads evenly: its outside-head share is the area outside the head.
+            outside_area=float(baselines.loc[("random", group), "outside_head"])
+            if ("random", group) in baselines.index else None,
         )
     return result
 
