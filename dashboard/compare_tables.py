@@ -430,6 +430,39 @@ def significance_tables(
     return pairs, matrix, significance.cochrans_q(correct)
 
 
+METRIC_LABELS = {"macro_auc": "Macro AUC", "macro_f1": "Macro F1", "accuracy": "Accuracy"}
+
+
+def metric_differences(model_data: Mapping[str, ModelData], n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Every pair's macro AUC and macro F1 difference with paired bootstrap interval and p."""
+    from bt_core.compare import paired_differences
+
+    if len(model_data) < 2:
+        return paired_differences(np.zeros(0, dtype=np.int64), {})
+    y_true = next(iter(model_data.values())).y_true
+    return paired_differences(y_true, {name: data.proba for name, data in model_data.items()},
+                              n_resamples=n_resamples, seed=seed)
+
+
+def difference_table(differences: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """The differences as shown: one row per pair and metric, interval as text, verdict."""
+    rows = []
+    for row in differences.itertuples(index=False):
+        significant = bool(np.isfinite(row.p_holm) and row.p_holm < alpha)
+        rows.append({
+            "Metric": METRIC_LABELS.get(row.metric, row.metric),
+            "Model A": row.model_a,
+            "Model B": row.model_b,
+            "A − B": row.difference,
+            "95% interval": ci_text(row.lower, row.upper, percent=False),
+            "p (bootstrap)": row.p_value,
+            "p (Holm)": row.p_holm,
+            "Differ?": "yes" if significant else "no",
+        })
+    return pd.DataFrame(rows, columns=["Metric", "Model A", "Model B", "A − B", "95% interval",
+                                       "p (bootstrap)", "p (Holm)", "Differ?"])
+
+
 def flip_table(pairs: pd.DataFrame) -> pd.DataFrame:
     """The pairwise table with people's column names (right→wrong is A right, B wrong)."""
     return pairs[[column for column in FLIP_COLUMNS if column in pairs]].rename(columns=FLIP_COLUMNS)

@@ -205,6 +205,17 @@ def _significance_cached(
     return compare_tables.significance_tables(model_data, alpha)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _differences_cached(run_dir: str, manifest_mtime: int) -> pd.DataFrame:
+    model_data, _excluded = _model_data_cached(run_dir, manifest_mtime)
+    return compare_tables.metric_differences(model_data)
+
+
+def load_metric_differences(run_dir: Path | str) -> pd.DataFrame:
+    """Pairwise macro AUC / macro F1 differences with paired bootstrap intervals and p."""
+    return _differences_cached(*_key(run_dir))
+
+
 def load_significance(
     run_dir: Path | str, alpha: float = 0.05
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:

@@ -172,6 +172,9 @@ def significance_section(run: Run, model_data: dict) -> str:
         figure_html(figures.significance_heatmap(matrix, alpha=ALPHA, title="Holm-corrected exact McNemar p-values"),
                     _stem(run, "significance")),
         table_html(ct.flip_table(pairs), float_format="{:.3g}"),
+        paragraph("Macro AUC and macro F1 differences, paired bootstrap (A − B, 95% interval, "
+                  "Holm-adjusted p):", "meta"),
+        table_html(ct.difference_table(ct.metric_differences(model_data), ALPHA), float_format="{:.3g}"),
     )
 
 

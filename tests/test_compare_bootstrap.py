@@ -191,3 +191,30 @@ def sklearn_metrics_two_classes(y_true, proba, sample_weight):
             [skm.roc_auc_score(y_true == k, proba[:, k], sample_weight=sample_weight) for k in (0, 1)]
         ),
     }
+
+
+def test_paired_differences_against_scikit_learn_and_known_cases():
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from bt_core.compare import paired_differences
+
+    rng = np.random.default_rng(11)
+    y = np.repeat(np.arange(4), 60)
+    onehot = np.eye(4)[y]
+    good = 0.7 * onehot + 0.3 * rng.dirichlet(np.ones(4), len(y))
+    noise = rng.dirichlet(np.ones(4), len(y))
+    table = paired_differences(y, {"good": good, "noise": noise, "same": good.copy()}, n_resamples=500)
+    auc = table[table["metric"] == "macro_auc"].set_index(["model_a", "model_b"])
+    expected = roc_auc_score(y, good, multi_class="ovr") - roc_auc_score(y, noise, multi_class="ovr")
+    assert auc.loc[("good", "noise"), "difference"] == pytest.approx(expected)
+    assert auc.loc[("good", "noise"), "lower"] > 0 and auc.loc[("good", "noise"), "p_holm"] < 0.01
+    # A model against its copy: no difference, an interval of 0 and p = 1.
+    same = auc.loc[("good", "same")]
+    assert same["difference"] == 0 and same["lower"] == 0 == same["upper"] and same["p_value"] == 1
+    f1 = table[table["metric"] == "macro_f1"].set_index(["model_a", "model_b"])
+    expected_f1 = f1_score(y, good.argmax(1), average="macro") - f1_score(y, noise.argmax(1), average="macro")
+    assert f1.loc[("good", "noise"), "difference"] == pytest.approx(expected_f1)
+    assert (table["p_holm"] >= table["p_value"]).all()
+    with pytest.raises(ValueError, match="unknown metric"):
+        paired_differences(y, {"a": good, "b": noise}, metrics=("brier",))
+    assert paired_differences(y, {"a": good}).empty

@@ -387,6 +387,10 @@ def test_significance_page_tests_every_pair(zoo_app, zoo):
     assert any(f"Cochran's Q across all {n} models" in text.value for text in app.markdown)
     heatmap = charts(app)[0]["data"][0]
     assert list(heatmap["x"]) == zoo.good_models
+    differences = dataframe_with(app, "95% interval")
+    assert len(differences) == 2 * n * (n - 1) // 2  # macro AUC and macro F1, every pair
+    assert set(differences["Metric"]) == {"Macro AUC", "Macro F1"}
+    assert set(differences["Differ?"]) <= {"yes", "no"}
 
 
 def test_presentation_toggle_changes_state_css_and_controls(zoo_app):

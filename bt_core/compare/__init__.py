@@ -10,6 +10,7 @@ from bt_core.compare.bootstrap import (
     bootstrap_indices,
     counts_from_indices,
     paired_bootstrap,
+    paired_differences,
     resampled_metrics,
     weighted_auc,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "negative_class_index",
     "one_vs_all_counts",
     "paired_bootstrap",
+    "paired_differences",
     "pairwise_mcnemar",
     "pr_points",
     "pr_summary",

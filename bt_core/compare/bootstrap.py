@@ -240,3 +240,60 @@ def paired_bootstrap(
                 }
             )
     return pd.DataFrame(rows, columns=columns)
+
+
+def paired_differences(
+    y_true: np.ndarray,
+    probas: dict[str, np.ndarray],
+    metrics: tuple[str, ...] = ("macro_auc", "macro_f1"),
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every pair's difference in each metric, with a paired bootstrap interval and p-value.
+
+    One row per (pair, metric): ``model_a``, ``model_b``, ``metric``, ``difference`` (A - B
+    on the full test set), ``lower``, ``upper`` (percentile interval of the resampled
+    differences), ``p_value`` (two-sided: twice the smaller share of resampled differences
+    on either side of 0, at most 1) and ``p_holm`` (Holm-adjusted within each metric). It
+    answers what McNemar's test cannot: is one model's AUC or F1 really higher?
+    """
+    from itertools import combinations
+
+    from statsmodels.stats.multitest import multipletests
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    unknown = sorted(set(metrics) - set(BOOTSTRAP_METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(BOOTSTRAP_METRICS)}")
+    columns = ["model_a", "model_b", "metric", "difference", "lower", "upper", "p_value", "p_holm"]
+    if len(probas) < 2:
+        return pd.DataFrame(columns=columns)
+    y_true, probas = _checked_models(y_true, probas)
+    n_images = len(y_true)
+    full = resampled_metrics(y_true, probas, np.ones((1, n_images), dtype=np.int64))
+    resampled = resampled_metrics(y_true, probas, bootstrap_counts(n_images, n_resamples, seed))
+    tail = (1.0 - confidence) / 2.0
+    rows = []
+    for metric in metrics:
+        first = len(rows)
+        for a, b in combinations(probas, 2):
+            values = resampled[a][metric] - resampled[b][metric]
+            values = values[np.isfinite(values)]
+            if len(values):
+                lower, upper = np.quantile(values, [tail, 1.0 - tail])
+                p_value = min(1.0, 2.0 * min(np.mean(values <= 0), np.mean(values >= 0)))
+            else:
+                lower = upper = p_value = np.nan
+            rows.append({"model_a": a, "model_b": b, "metric": metric,
+                         "difference": float(full[a][metric][0] - full[b][metric][0]),
+                         "lower": float(lower), "upper": float(upper), "p_value": float(p_value)})
+        p_values = np.array([row["p_value"] for row in rows[first:]], dtype=float)
+        adjusted = np.full(len(p_values), np.nan)
+        finite = np.isfinite(p_values)
+        if finite.any():
+            adjusted[finite] = multipletests(p_values[finite], method="holm")[1]
+        for row, p_holm in zip(rows[first:], adjusted):
+            row["p_holm"] = float(p_holm)
+    return pd.DataFrame(rows, columns=columns)

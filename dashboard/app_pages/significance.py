@@ -1,7 +1,7 @@
 """Significance page: are the models' differences on the test set more than luck?
 
-Exact McNemar tests on every pair (Holm-corrected), their flip counts, and Cochran's Q
-across all models.
+Exact McNemar tests on every pair (Holm-corrected), their flip counts, Cochran's Q across
+all models, and paired bootstrap tests of the macro AUC and macro F1 differences.
 """
 
 import pandas as pd
@@ -38,6 +38,20 @@ def show_pairs(run: Run, pairs: pd.DataFrame) -> None:
     )
 
 
+def show_differences(run: Run) -> None:
+    st.subheader("Differences in macro AUC and macro F1")
+    table = ct.difference_table(loaders.load_metric_differences(run.directory), ALPHA)
+    styled = table.style.format(
+        {"A − B": "{:+.3f}", "p (bootstrap)": "{:.3g}", "p (Holm)": "{:.3g}"}, na_rep="—"
+    )
+    presentation.show_table(table, presentation.file_stem(run.run_id, "metric-differences"), styled=styled)
+    st.caption(
+        "Paired bootstrap (2,000 resamples of the test images, the same for every model): the "
+        "interval of A − B and a two-sided p-value, Holm-adjusted over the pairs of each metric. "
+        "McNemar above compares right/wrong only; this compares the scores that rank."
+    )
+
+
 def significance_page() -> None:
     st.title("Significance")
     opened = open_run_models(minimum=2)
@@ -48,6 +62,7 @@ def significance_page() -> None:
     st.markdown(ct.cochran_line(cochran, ALPHA))
     show_heatmap(run, matrix)
     show_pairs(run, pairs)
+    show_differences(run)
 
 
 significance_page()
