@@ -40,6 +40,7 @@ from bt_core.artifacts import (
     STATUS_RUNNING,
     RunWriter,
     evaluation_dir,
+    link_or_copy,
     load_model,
     model_dir,
     predictions_frame,
@@ -116,13 +117,6 @@ def tumor_model(model: Any, negative_index: int) -> Any:
     head.set_weights([kernel])
     return keras.Model(model.inputs[0], output, name=f"{model.name}_tumor")
 
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or links not allowed
-        shutil.copy2(source, target)
 
 
 def _dataset_record(dataset: Any) -> dict[str, Any]:
@@ -262,13 +256,13 @@ def _score_model(
     seconds = time.perf_counter() - started
     target = writer.model_dir(name)
     if negative is None:
-        _link_or_copy(source / MODEL_FILE, target / MODEL_FILE)
+        link_or_copy(source / MODEL_FILE, target / MODEL_FILE)
     else:
         negative_index = run_classes.index(negative)
         proba = collapse_to_tumor(proba, negative_index)
         writer.save_model(name, tumor_model(model, negative_index))
     if (source / HISTORY).is_file():  # the Training page reads it from here
-        _link_or_copy(source / HISTORY, target / HISTORY)
+        link_or_copy(source / HISTORY, target / HISTORY)
     predictions = predictions_frame(list(test.ids), labels, proba, class_names)
     writer.write_predictions(name, predictions)
     metrics = metrics_from_predictions(predictions, class_names)

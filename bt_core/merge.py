@@ -27,6 +27,7 @@ from bt_core.artifacts import (
     TEST_IMAGES,
     ArtifactError,
     is_temporary_file,
+    link_or_copy,
     model_dir,
     model_files_problem,
     read_manifest,
@@ -51,13 +52,6 @@ SHARED_SETTINGS = (
     "augment_mode",
 )
 
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or links not allowed
-        shutil.copy2(source, target)
 
 
 class _Shard:
@@ -152,14 +146,14 @@ def merge_runs(
     staging.mkdir(parents=True)
     try:
         for file_name in (SPLIT, TEST_IMAGES):
-            _link_or_copy(first.directory / file_name, staging / file_name)
+            link_or_copy(first.directory / file_name, staging / file_name)
         models = {}
         for name, (shard, entry) in picked.items():
             source = model_dir(shard.directory, name)
             if source.is_dir():  # the whole tree: precomputed maps (maps/) come along
                 for path in sorted(source.rglob("*")):
                     if path.is_file() and not is_temporary_file(path):
-                        _link_or_copy(path, model_dir(staging, name) / path.relative_to(source))
+                        link_or_copy(path, model_dir(staging, name) / path.relative_to(source))
             models[name] = {**entry, "from_run": shard.name}
         write_json(staging / MANIFEST, _merged_manifest(shards, models, run_id, out))
         os.rename(staging, target)

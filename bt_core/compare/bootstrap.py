@@ -200,6 +200,16 @@ def resampled_metrics(
     return _metrics_by_image_weights(y_true, probas, _weights_by_image(counts))
 
 
+def _full_and_resampled(
+    y_true: np.ndarray, probas: dict[str, np.ndarray], n_resamples: int, seed: int
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+    """Every model's metrics on the full test set and on the shared resamples."""
+    y_true, probas = _checked_models(y_true, probas)
+    n_images = len(y_true)
+    full = resampled_metrics(y_true, probas, np.ones((1, n_images), dtype=np.int64))
+    return full, resampled_metrics(y_true, probas, bootstrap_counts(n_images, n_resamples, seed))
+
+
 def paired_bootstrap(
     y_true: np.ndarray,
     probas: dict[str, np.ndarray],
@@ -218,10 +228,7 @@ def paired_bootstrap(
     columns = ["model", "metric", "estimate", "lower", "upper", "valid_resamples"]
     if not probas:
         return pd.DataFrame(columns=columns)
-    y_true, probas = _checked_models(y_true, probas)
-    n_images = len(y_true)
-    full = resampled_metrics(y_true, probas, np.ones((1, n_images), dtype=np.int64))
-    resampled = resampled_metrics(y_true, probas, bootstrap_counts(n_images, n_resamples, seed))
+    full, resampled = _full_and_resampled(y_true, probas, n_resamples, seed)
     tail = (1.0 - confidence) / 2.0
     rows = []
     for name in probas:
@@ -270,10 +277,7 @@ def paired_differences(
     columns = ["model_a", "model_b", "metric", "difference", "lower", "upper", "p_value", "p_holm"]
     if len(probas) < 2:
         return pd.DataFrame(columns=columns)
-    y_true, probas = _checked_models(y_true, probas)
-    n_images = len(y_true)
-    full = resampled_metrics(y_true, probas, np.ones((1, n_images), dtype=np.int64))
-    resampled = resampled_metrics(y_true, probas, bootstrap_counts(n_images, n_resamples, seed))
+    full, resampled = _full_and_resampled(y_true, probas, n_resamples, seed)
     tail = (1.0 - confidence) / 2.0
     rows = []
     for metric in metrics:

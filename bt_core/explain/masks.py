@@ -25,7 +25,8 @@ HEAD_THRESHOLD_CAP = 45
 TOP_LEFT_TEXT_BOX = (0.0, 0.0, 0.25, 0.15)
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 of an (H, W), (H, W, 1) or RGB (H, W, 3) uint8 image."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise TypeError(f"image must be uint8, got dtype {image.dtype}")
@@ -44,7 +45,7 @@ def head_mask(image: np.ndarray) -> np.ndarray:
     All False for an image with no foreground. Thin burned-in text is removed by a small
     opening before the components are counted, so it never joins the head.
     """
-    gray = _gray(image)
+    gray = to_gray(image)
     blurred = cv2.GaussianBlur(gray, (5, 5), 0)
     otsu, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     foreground = (blurred > min(otsu, HEAD_THRESHOLD_CAP)).astype(np.uint8)

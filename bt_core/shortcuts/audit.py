@@ -34,6 +34,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bt_core.data.images import UnreadableImageError
+from bt_core.explain.masks import to_gray
 
 # pHash: 8x8 = 64 bits of the low-frequency DCT of a 32x32 grayscale thumbnail.
 HASH_SIZE = 8
@@ -106,20 +107,6 @@ class SourceProbe:
     region_share: float  # mean share of the image the region covers
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 of an (H, W), (H, W, 1) or RGB (H, W, 3) uint8 image."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise TypeError(f"image must be uint8, got dtype {image.dtype}")
-    if image.ndim == 3 and image.shape[-1] == 3:
-        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        return np.ascontiguousarray(image[..., 0])
-    if image.ndim == 2:
-        return np.ascontiguousarray(image)
-    raise ValueError(f"image must be (H, W), (H, W, 1) or (H, W, 3), got shape {image.shape}")
-
-
 def read_gray(path: str | Path) -> np.ndarray:
     """Decode an image file at its own size to grayscale uint8 (color decoded, then converted,
     as bt_core.data.images does, so a file and its decoded RGB array hash the same)."""
@@ -159,7 +146,7 @@ def _hash_one(
     item: np.ndarray | str | Path, loader: Callable[[str | Path], np.ndarray]
 ) -> tuple[int, str, np.ndarray, str | None]:
     try:
-        gray = _gray(item if isinstance(item, np.ndarray) else loader(item))
+        gray = to_gray(item if isinstance(item, np.ndarray) else loader(item))
     except (UnreadableImageError, OSError) as exc:
         return 0, "", _UNREADABLE_THUMB, str(exc)
     return _phash_bits(gray), _exact_key(gray), _thumb(gray), None
@@ -416,7 +403,7 @@ def source_probe(
     balanced accuracy. Near 1 from the border alone: the classes differ in source, not anatomy;
     near ``chance`` (1 / classes): the region carries no class signal.
     """
-    grays = [_gray(image) for image in images]
+    grays = [to_gray(image) for image in images]
     labels = np.asarray(labels)
     if len(grays) != len(labels):
         raise ValueError(f"{len(grays)} images but {len(labels)} labels")
