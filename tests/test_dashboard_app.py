@@ -32,22 +32,6 @@ RUN_PAGE = "app_pages/run_details.py"
 MODELS_PAGE = "app_pages/models.py"
 
 
-@pytest.fixture
-def open_app(monkeypatch):
-    """Run the app on an artifacts folder given through BT_ARTIFACTS."""
-
-    def open_app(artifacts: Path) -> AppTest:
-        # pytest's own arguments must not reach the app's --artifacts parser.
-        monkeypatch.setattr("sys.argv", [str(APP)])
-        monkeypatch.setenv(ARTIFACTS_ENV, str(artifacts))
-        # First run imports pandas and plotly: allow more than the 3 s default.
-        app = AppTest.from_file(APP, default_timeout=30).run()
-        assert not app.exception, [e.message for e in app.exception]
-        return app
-
-    return open_app
-
-
 def displayed_table(element) -> "pa.Table":
     """The cell texts a styled st.dataframe shows (formatted by the Styler)."""
     return pa.ipc.open_stream(element.proto.arrow_data.styler.display_values).read_all()

@@ -16,7 +16,6 @@ from streamlit.testing.v1 import AppTest
 from bt_core.artifacts import SHORTCUTS_SUMMARY, shortcuts_dir
 from bt_core.shortcuts import flags
 from dashboard import shortcut_tables as sc
-from dashboard.settings import ARTIFACTS_ENV
 from fabricate import (
     CLASS_NAMES,
     SHORTCUT_GAUSSIAN,
@@ -25,7 +24,6 @@ from fabricate import (
     write_shortcut_measures,
 )
 
-APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 SHORTCUTS_PAGE = "app_pages/shortcuts.py"
 MODELS_PAGE = "app_pages/models.py"
 FLAGGED, CLEAN = "simple_cnn", "cnn_bn"
@@ -40,18 +38,6 @@ def measured(tmp_path_factory):
     # The flagged model also gets precomputed maps: its worst images have an overlay.
     summary = write_shortcut_measures(fabricated, FLAGGED, CLEAN, skipped="efficientnet_b0")
     return fabricated, summary
-
-
-@pytest.fixture
-def open_app(monkeypatch):
-    def open_app(artifacts: Path) -> AppTest:
-        monkeypatch.setattr("sys.argv", [str(APP)])
-        monkeypatch.setenv(ARTIFACTS_ENV, str(artifacts))
-        app = AppTest.from_file(APP, default_timeout=30).run()
-        assert not app.exception, [e.message for e in app.exception]
-        return app
-
-    return open_app
 
 
 def run_page(app: AppTest, page: str | None = None) -> AppTest:
