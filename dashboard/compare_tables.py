@@ -454,7 +454,9 @@ def difference_table(differences: pd.DataFrame, alpha: float = 0.05) -> pd.DataF
             "Model A": row.model_a,
             "Model B": row.model_b,
             "A − B": row.difference,
-            "95% interval": ci_text(row.lower, row.upper, percent=False),
+            # Signed bounds in brackets: "-0.018–0.000" would read as a range of dashes.
+            "95% interval": (f"[{row.lower:+.3f}, {row.upper:+.3f}]"
+                             if np.isfinite(row.lower) and np.isfinite(row.upper) else ""),
             "p (bootstrap)": row.p_value,
             "p (Holm)": row.p_holm,
             "Differ?": "yes" if significant else "no",
