@@ -78,6 +78,8 @@ def link_or_copy(source: Path, target: Path) -> None:
 
 
 def _json_default(value: Any) -> Any:
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):
@@ -91,7 +93,7 @@ def _json_default(value: Any) -> Any:
 
 def _clean_json(value: Any) -> Any:
     """Replace NaN / inf (not valid JSON) by None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {k: _clean_json(v) for k, v in value.items()}

@@ -64,28 +64,19 @@ def _sample(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
 
 
 def _records(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    return {str(key): {k: _plain(v) for k, v in row.items()} for key, row in frame.iterrows()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    return value
+    """Rows by their index as text (artifacts.write_json turns NaN into null)."""
+    return {str(key): row for key, row in frame.to_dict("index").items()}
 
 
 def class_parts(
-    table: pd.DataFrame,
+    summary: pd.DataFrame,
     probe_rows: dict[str, pd.DataFrame],
     baselines: pd.DataFrame,
     class_names: Sequence[str],
     border_area: float,
 ) -> dict[str, dict[str, dict]]:
-    """:func:`flags.shortcut_parts` for "all" and for each class (its images only)."""
-    summary = attention.summarize_attention(table)
+    """:func:`flags.shortcut_parts` for "all" and for each class (its images only), from
+    :func:`attention.summarize_attention`'s table."""
     result = {}
     for group in ["all", *class_names]:
         if group not in summary.index or (flags.GAUSSIAN, group) not in baselines.index:
@@ -171,7 +162,8 @@ def measure_model(
         if (labels == index).any():
             probe_rows[name] = probes.probe_summary(probabilities, labels, class_names, labels == index)
     border_area = float(border_band(images.shape[1:3], attention.DEFAULT_BORDER_WIDTH).mean())
-    parts = class_parts(table, probe_rows, baselines, class_names, border_area)
+    summary = attention.summarize_attention(table)
+    parts = class_parts(summary, probe_rows, baselines, class_names, border_area)
     background_pred = probabilities["background_only"][1].argmax(axis=1)
     for index, name in enumerate(class_names):
         if name not in parts:
@@ -206,11 +198,10 @@ def measure_model(
         cluster_records[name] = _cluster_record(result, ids[members], candidates)
 
     record = {
-        "score": _plain(flags.shortcut_score(parts["all"])),
+        "score": flags.shortcut_score(parts["all"]),
         "flags": _flag_list(parts),
-        "parts": {group: {k: {f: _plain(v) for f, v in p.items()} for k, p in ps.items()}
-                  for group, ps in parts.items()},
-        "attention": _records(attention.summarize_attention(table)),
+        "parts": parts,
+        "attention": _records(summary),
         "probes": {group: _records(frame) for group, frame in probe_rows.items()},
         "faithfulness": {
             "images": int(len(sample)),
@@ -287,7 +278,7 @@ def audit_run(run: artifacts.Run, images: np.ndarray, ids: np.ndarray, labels: n
     for model in run.usable_models() if keep.any() else []:  # nothing left: no metrics
         frame = model.predictions.set_index("id").loc[ids[keep]].reset_index()
         scores = metrics_from_predictions(frame, class_names)
-        dedup[model.name] = {key: _plain(scores.get(key)) for key in ("accuracy", "macro_f1", "macro_auc")}
+        dedup[model.name] = {key: scores.get(key) for key in ("accuracy", "macro_f1", "macro_auc")}
     summary = report.summary
     record["duplicates"] = {
         "pairs": int(len(report.pairs)),
@@ -422,7 +413,7 @@ def measure_run(
         "models": records,
         "skipped": skipped,
         "audit": audit_record,
-        "baselines": {f"{b}/{g}": {k: _plain(v) for k, v in row.items()} for (b, g), row in baselines.iterrows()},
+        "baselines": {f"{b}/{g}": row.to_dict() for (b, g), row in baselines.iterrows()},
         "thresholds": flags.thresholds(),
         "has_boxes": boxes is not None and bool(np.isfinite(boxes).all(axis=1).any()),
         "heads_not_found": heads_not_found,

@@ -14,7 +14,7 @@ from bt_core.artifacts import ArtifactError, Run
 from bt_core.compare.run_comparison import ModelData
 from dashboard import compare_tables as ct
 from dashboard import figures, loaders, presentation
-from dashboard import inspect_tables as it
+from dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
 from dashboard.run_picker import open_run_models
 
 NORMALIZE_KEY = "confusion_normalized"
@@ -119,31 +119,6 @@ def show_thumbnails(run: Run, cell_table) -> None:
         st.caption(f"Showing the first {MAX_THUMBNAILS} of {len(cell_table)} images; the table lists all.")
 
 
-def show_inspect_link(cell_table) -> None:
-    """A link that opens one image of the cell on the Inspect page (?image=<id>)."""
-    ids = [str(image_id) for image_id in cell_table["id"]]
-    if not ids:
-        return
-    if st.session_state.get(INSPECT_PICK_KEY) not in ids:
-        st.session_state.pop(INSPECT_PICK_KEY, None)  # an image of another cell
-    pick, link = st.columns([3, 1], vertical_alignment="bottom")
-    image_id = pick.selectbox("Open an image in Inspect (or select its row in the table)", ids, key=INSPECT_PICK_KEY)
-    link.page_link(
-        it.INSPECT_PAGE, label="Inspect", icon=":material/center_focus_strong:",
-        query_params={it.IMAGE_QUERY_PARAM: image_id},
-    )
-
-
-def open_selected_row_in_inspect(cell_table) -> None:
-    """A row selected in the cell's table opens that image on the Inspect page."""
-    state = st.session_state.get(CELL_TABLE_KEY)
-    rows = state.selection.rows if state is not None else []
-    if rows and rows[0] < len(cell_table):
-        image_id = str(cell_table.iloc[rows[0]]["id"])
-        st.session_state[it.SELECTED_IMAGE_KEY] = image_id
-        st.switch_page(it.INSPECT_PAGE, query_params={it.IMAGE_QUERY_PARAM: image_id})
-
-
 def show_cell_images(run: Run, model_data: dict[str, ModelData], matrices: dict[str, np.ndarray]) -> None:
     st.subheader("Images of a cell")
     st.caption("Click a cell of a matrix above, or choose it here.")
@@ -153,14 +128,14 @@ def show_cell_images(run: Run, model_data: dict[str, ModelData], matrices: dict[
     model, (true_class, predicted_class) = chosen
     cell_table = ct.cell_predictions(run, model_data[model], true_class, predicted_class)
     show_thumbnails(run, cell_table)
-    show_inspect_link(cell_table)
+    show_inspect_link([str(image_id) for image_id in cell_table["id"]], INSPECT_PICK_KEY)
     presentation.show_table(
         cell_table,
         presentation.file_stem(run.run_id, model, true_class, "as", predicted_class),
         styled=cell_table.style.format("{:.3f}", subset=[c for c in cell_table.columns if c.startswith("p_")]),
         key=CELL_TABLE_KEY, on_select="rerun", selection_mode="single-row",
     )
-    open_selected_row_in_inspect(cell_table)
+    open_selected_row_in_inspect(CELL_TABLE_KEY, cell_table)
 
 
 def confusion_page() -> None:

@@ -21,6 +21,7 @@ import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run
 from dashboard import inspect_tables as it
+from dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
 from dashboard import loaders, presentation
 from dashboard import shortcut_tables as sc
 from dashboard.run_picker import open_selected_run
@@ -207,25 +208,6 @@ def overlay_pictures(run: Run, name: str, method: str, wanted: list[str]) -> tup
     return pictures, found, note
 
 
-def show_inspect_link(ids: list[str]) -> None:
-    """A link that opens one of the images on the Inspect page (?image=<id>)."""
-    if st.session_state.get(WORST_PICK_KEY) not in ids:
-        st.session_state.pop(WORST_PICK_KEY, None)
-    pick, link = st.columns([3, 1], vertical_alignment="bottom")
-    image_id = pick.selectbox("Open an image in Inspect (or select its row in the table)", ids, key=WORST_PICK_KEY)
-    link.page_link(it.INSPECT_PAGE, label="Inspect", icon=":material/center_focus_strong:",
-                   query_params={it.IMAGE_QUERY_PARAM: image_id})
-
-
-def open_selected_row_in_inspect(table: pd.DataFrame) -> None:
-    state = st.session_state.get(WORST_TABLE_KEY)
-    rows = state.selection.rows if state is not None else []
-    if rows and rows[0] < len(table):
-        image_id = str(table.iloc[rows[0]]["id"])
-        st.session_state[it.SELECTED_IMAGE_KEY] = image_id
-        st.switch_page(it.INSPECT_PAGE, query_params={it.IMAGE_QUERY_PARAM: image_id})
-
-
 def show_worst(run: Run, summary: Mapping[str, Any], name: str) -> None:
     try:
         per_image = loaders.load_shortcut_images(run.directory, name)
@@ -254,14 +236,14 @@ def show_worst(run: Run, summary: Mapping[str, Any], name: str) -> None:
         if pictures:
             st.image(pictures, caption=[captions[image_id] for image_id in found], width=THUMBNAIL_WIDTH)
         st.caption(note)
-    show_inspect_link(list(worst["id"]))
+    show_inspect_link([str(image_id) for image_id in worst["id"]], WORST_PICK_KEY)
     formats = {"outside_head": "{:.1%}", "border": "{:.1%}", "in_box": "{:.1%}"}
     presentation.show_table(
         worst, presentation.file_stem(run.run_id, "shortcuts-worst", name),
         styled=worst.style.format(formats, na_rep="—"),
         key=WORST_TABLE_KEY, on_select="rerun", selection_mode="single-row",
     )
-    open_selected_row_in_inspect(worst)
+    open_selected_row_in_inspect(WORST_TABLE_KEY, worst)
 
 
 # --------------------------------------------------------------------------- clusters
