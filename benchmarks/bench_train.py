@@ -9,7 +9,7 @@ For each model, in a fresh child process (so peak memory is that model's):
 - tensors: ``model.fit`` on in-memory random float32 tensors, no augmentation; the first
   epoch includes compiling, the fastest of ``--repeats`` later epochs is timed; inference
   the same with ``predict``;
-- pipeline: the trainer's own path (bt_core.train.ImageBatches from uint8 images, per-model
+- pipeline: the trainer's own path (bt_core.training.train.ImageBatches from uint8 images, per-model
   preprocessing, class weights, and the augmentation mode(s) of ``--augment``), from the
   images of ``--data`` (train split) or random uint8 images, timed the same way.
 Prints a Markdown table with the date, device and library versions.
@@ -103,7 +103,7 @@ def measure_model(name: str, args: argparse.Namespace) -> dict:
     import numpy as np
 
     from bt_core.models import create_model, get_spec
-    from bt_core.train import (
+    from bt_core.training.train import (
         AUGMENT_DEVICE,
         AUGMENT_NUMPY,
         ImageBatches,
@@ -174,7 +174,7 @@ def measure_model(name: str, args: argparse.Namespace) -> dict:
 def environment() -> dict:
     import keras
 
-    from bt_core.environment import device_description, library_versions
+    from bt_core.training.environment import device_description, library_versions
 
     return {"backend": keras.backend.backend(), "device": device_description(), "versions": library_versions()}
 

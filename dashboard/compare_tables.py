@@ -1,6 +1,6 @@
 """Pure tables of the comparison pages and the report, from a run's tables (no Streamlit).
 
-The statistics come from :mod:`bt_core.compare`; this module only arranges them per model,
+The statistics come from :mod:`bt_core.metrics`; this module only arranges them per model,
 names columns for people and decides what is "best" in a column.
 """
 
@@ -14,8 +14,8 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from bt_core.artifacts import Run, probability_columns
-from bt_core.compare import curves, scores, significance
-from bt_core.compare.run_comparison import ModelData
+from bt_core.metrics import curves, scores, significance
+from bt_core.metrics.run_comparison import ModelData
 from dashboard import components as c
 
 # --------------------------------------------------------------------------- leaderboard
@@ -36,7 +36,7 @@ ECE = "ECE"
 TRAIN_ACCURACY = "Train accuracy"
 ACCURACY_GAP = "Train − test accuracy"
 
-# Leaderboard column -> key of bt_core.compare's leaderboard, in display order.
+# Leaderboard column -> key of bt_core.metrics's leaderboard, in display order.
 SCORE_COLUMNS = {
     c.ACCURACY: "accuracy",
     TUMOR_SENSITIVITY: "tumor_sensitivity",
@@ -94,7 +94,7 @@ def ci_text(lower: Any, upper: Any, percent: bool = True) -> str:
 def leaderboard_table(run: Run, scores_table: pd.DataFrame, excluded: Mapping[str, str]) -> pd.DataFrame:
     """One row per model of the manifest: scores with intervals, costs, and why a model is out.
 
-    ``scores_table`` is :func:`bt_core.compare.run_comparison.leaderboard`'s; a model missing
+    ``scores_table`` is :func:`bt_core.metrics.run_comparison.leaderboard`'s; a model missing
     from it (failed, corrupt, or excluded by the comparison) keeps a row with blank scores.
     """
     base = c.models_table(run).set_index(c.MODEL)
@@ -199,7 +199,7 @@ def usable_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def model_scores_table(model_data: Mapping[str, ModelData], class_names: Sequence[str]) -> pd.DataFrame:
-    """:func:`bt_core.compare.scores.model_scores` of every model (no bootstrap), one row each."""
+    """:func:`bt_core.metrics.scores.model_scores` of every model (no bootstrap), one row each."""
     rows = [
         {"model": name, **scores.model_scores(data.y_true, data.proba, list(class_names))}
         for name, data in model_data.items()
@@ -435,7 +435,7 @@ METRIC_LABELS = {"macro_auc": "Macro AUC", "macro_f1": "Macro F1", "accuracy": "
 
 def metric_differences(model_data: Mapping[str, ModelData], n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Every pair's macro AUC and macro F1 difference with paired bootstrap interval and p."""
-    from bt_core.compare import paired_differences
+    from bt_core.metrics import paired_differences
 
     if len(model_data) < 2:
         return paired_differences(np.zeros(0, dtype=np.int64), {})
@@ -471,7 +471,7 @@ def flip_table(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def cochran_line(result: Mapping[str, Any], alpha: float = 0.05) -> str:
-    """Cochran's Q (:func:`bt_core.compare.significance.cochrans_q`) as one sentence."""
+    """Cochran's Q (:func:`bt_core.metrics.significance.cochrans_q`) as one sentence."""
     n_models = result.get("n_models")
     if result.get("p_value") is None:
         return f"Cochran's Q: not computed — {result.get('reason') or 'no result'}."

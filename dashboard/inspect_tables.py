@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from bt_core.compare.run_comparison import ModelData
+from bt_core.metrics.run_comparison import ModelData
 from bt_core.explain.masks import box_mask, head_mask, mass_share
 from bt_core.explain.overlay import draw_box, draw_contour, overlay
 
@@ -291,12 +291,12 @@ def prepare_upload(raw_bytes: bytes, image_size: int, ops: Sequence[str] | None 
 
     Raises ValueError (``UnreadableImageError``) for bytes that are not an image.
     """
-    from bt_core.image_ops import prepare_uploaded_image
+    from bt_core.data.images import decode_image_bytes
 
-    return prepare_uploaded_image(bytes(raw_bytes), int(image_size), tuple(ops or ()))
+    return decode_image_bytes(bytes(raw_bytes), int(image_size), tuple(ops or ()))
 
 
 def run_image_ops(manifest: Mapping[str, Any]) -> tuple[str, ...]:
-    """The image ops (``bt_core.image_ops``) the run applied when decoding, in order."""
+    """The image ops (``bt_core.data.image_ops``) the run applied when decoding, in order."""
     ops = manifest.get("preprocess") or manifest.get("config", {}).get("preprocess") or ()
     return tuple(str(op) for op in ops)

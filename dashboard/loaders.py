@@ -6,7 +6,7 @@ unchanged one comes from the cache. (Trained models will be loaded lazily, with
 ``st.cache_resource``, only on the pages that explain them.)
 
 The comparison loaders below never load a model: every number comes from the run's
-tables through :mod:`bt_core.compare`, computed once per run and manifest version.
+tables through :mod:`bt_core.metrics`, computed once per run and manifest version.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pandas as pd
 
 from bt_core import artifacts
 from bt_core.artifacts import Run, RunSummary
-from bt_core.compare import run_comparison
-from bt_core.compare.run_comparison import ModelData
+from bt_core.metrics import run_comparison
+from bt_core.metrics.run_comparison import ModelData
 from dashboard import compare_tables
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -129,7 +129,7 @@ def _leaderboard_cached(run_dir: str, manifest_mtime: int, n_resamples: int, see
 
 
 def load_leaderboard(run_dir: Path | str) -> pd.DataFrame:
-    """bt_core.compare's leaderboard of the run, with paired-bootstrap intervals."""
+    """bt_core.metrics's leaderboard of the run, with paired-bootstrap intervals."""
     return _leaderboard_cached(*_key(run_dir), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
 
 
@@ -353,7 +353,7 @@ def live_upload_map(run_dir: Path | str, name: str, method: str, image: np.ndarr
 def _upload_probabilities(
     run_dir: str, name: str, image: np.ndarray, model_mtime: int, manifest_mtime: int
 ) -> np.ndarray:
-    from bt_core.preprocess import preprocess_batch
+    from bt_core.data.preprocess import preprocess_batch
 
     model = _keras_model_cached(run_dir, name, model_mtime)
     entry = _load_manifest_cached(run_dir, manifest_mtime)["models"][name]

@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from bt_core.artifacts import Run
-from bt_core.compare import run_comparison
-from bt_core.compare.scores import DEFAULT_BINS
+from bt_core.metrics import run_comparison
+from bt_core.metrics.scores import DEFAULT_BINS
 from dashboard import compare_tables as ct
 from dashboard import components, figures
 

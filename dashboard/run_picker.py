@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run, evaluation_dir
-from bt_core.compare.run_comparison import ModelData
+from bt_core.metrics.run_comparison import ModelData
 from dashboard import components, loaders, settings
 
 RUN_DIR_KEY = "run_dir"

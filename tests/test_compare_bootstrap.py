@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from bt_core.compare import (
+from bt_core.metrics import (
     bootstrap_counts,
     bootstrap_indices,
     counts_from_indices,
@@ -196,7 +196,7 @@ def sklearn_metrics_two_classes(y_true, proba, sample_weight):
 def test_paired_differences_against_scikit_learn_and_known_cases():
     from sklearn.metrics import f1_score, roc_auc_score
 
-    from bt_core.compare import paired_differences
+    from bt_core.metrics import paired_differences
 
     rng = np.random.default_rng(11)
     y = np.repeat(np.arange(4), 60)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from bt_core.compare import class_curves, pr_points, pr_summary, roc_points, tumor_roc
+from bt_core.metrics import class_curves, pr_points, pr_summary, roc_points, tumor_roc
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 

@@ -8,7 +8,7 @@ import pytest
 from sklearn import metrics as skm
 
 from bt_core import artifacts as art
-from bt_core.compare import (
+from bt_core.metrics import (
     LEADERBOARD_COLUMNS,
     MODEL_SCORE_KEYS,
     leaderboard,

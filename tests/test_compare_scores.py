@@ -1,11 +1,11 @@
-"""bt_core.compare.scores against scikit-learn on fixed random data, and on hand-computed cases."""
+"""bt_core.metrics.scores against scikit-learn on fixed random data, and on hand-computed cases."""
 
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 
-from bt_core.compare import (
+from bt_core.metrics import (
     MODEL_SCORE_KEYS,
     binary_auc,
     brier_score,
@@ -236,7 +236,7 @@ def test_a_confidence_on_a_bin_edge_belongs_to_the_lower_bin():
 def test_average_ranks_match_scipy_rankdata_with_ties():
     from scipy.stats import rankdata
 
-    from bt_core.compare.scores import average_ranks
+    from bt_core.metrics.scores import average_ranks
 
     rng = np.random.default_rng(3)
     values = rng.integers(0, 6, size=200).astype(float)  # many ties

@@ -9,7 +9,7 @@ from statsmodels.stats.contingency_tables import cochrans_q as sm_cochrans_q
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from bt_core.compare import cochrans_q, flip_counts, pairwise_mcnemar, significance_matrix
+from bt_core.metrics import cochrans_q, flip_counts, pairwise_mcnemar, significance_matrix
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from bt_core.artifacts import MANIFEST, read_json, write_json
-from bt_core.compare.scores import expected_calibration_error
+from bt_core.metrics.scores import expected_calibration_error
 from dashboard import compare_tables as ct
 from dashboard import components as c
 from dashboard import loaders

@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from bt_core.artifacts import load_run
-from bt_core.compare import run_comparison
+from bt_core.metrics import run_comparison
 from dashboard import compare_tables as ct
 from dashboard import components as c
 from fabricate import CLASS_NAMES, FINE_TUNED_MODEL, ZOO_MODELS, ZOO_TRAIN_GAP, fabricate_zoo_run

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import train_all
+from bt_core import cli
 from bt_core import artifacts as art
 from bt_core.data.images import read_image
-from bt_core.evaluate import check_evaluation_name, evaluate_run, evaluation_mode
-from bt_core.metrics import metrics_from_predictions
-from bt_core.preprocess import preprocess_batch
+from bt_core.runs.evaluate import check_evaluation_name, evaluate_run, evaluation_mode
+from bt_core.metrics.classification import metrics_from_predictions
+from bt_core.data.preprocess import preprocess_batch
 from imagefolders import CLASSES, make_kaggle, make_pool, write_images
 
 SIZE = 32
@@ -26,7 +26,7 @@ def run_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("evaluate")
     data = make_pool(root / "train-data", per_class=8, size=SIZE)
     out = root / "artifacts"
-    assert train_all.main(
+    assert cli.main(
         ["--data", str(data), "--models", MODEL, "--epochs", "1", "--img-size", str(SIZE),
          "--batch-size", "16", "--out", str(out), "--run-id", "r", "--no-explain"]
     ) == 0
@@ -44,7 +44,7 @@ def external(run_dir) -> Path:
     data = make_kaggle(run_dir.parent.parent / "external", train_per_class=3, test_per_class=2, size=40)
     (data / "Testing" / "glioma" / "corrupt.jpg").write_bytes(b"not an image")
     (data / "boxes.csv").write_text("image,label,x_min,y_min,x_max,y_max\nTesting/glioma/img_000.jpg,glioma,0.3,0.1,0.7,0.4\n")
-    assert train_all.main(["--evaluate", str(run_dir), "--data", str(data), "--name", "ext", "--no-explain"]) == 0
+    assert cli.main(["--evaluate", str(run_dir), "--data", str(data), "--name", "ext", "--no-explain"]) == 0
     return data
 
 
@@ -103,7 +103,7 @@ def test_tumor_folder_is_scored_as_tumor_detection_with_maps(run_dir, external):
     data = run_dir.parent.parent / "tumor-data"
     write_images(data / "tumor", 0, 3, 36, seed=7)
     write_images(data / "notumor", 2, 3, 36, seed=8)
-    assert train_all.main(["--evaluate", str(run_dir), "--data", str(data), "--methods", "gradcam"]) == 0
+    assert cli.main(["--evaluate", str(run_dir), "--data", str(data), "--methods", "gradcam"]) == 0
     evaluation = art.evaluation_dir(run_dir, "tumor-data")  # named after the folder
     run = art.load_run(evaluation)
     assert run.class_names == ["notumor", "tumor"]
@@ -125,20 +125,20 @@ def test_tumor_folder_is_scored_as_tumor_detection_with_maps(run_dir, external):
 
 def test_wrong_classes_bad_names_and_existing_evaluations_are_refused(run_dir, external, tmp_path, capsys):
     data = make_pool(tmp_path / "other", per_class=2, size=SIZE, classes=("a", "b"))
-    assert train_all.main(["--evaluate", str(run_dir), "--data", str(data), "--no-explain"]) == 2
+    assert cli.main(["--evaluate", str(run_dir), "--data", str(data), "--no-explain"]) == 2
     error = capsys.readouterr().err
     assert "['a', 'b']" in error and str(list(CLASSES)) in error and "['notumor', 'tumor']" in error
     assert not art.evaluation_dir(run_dir, "other").exists()
 
-    assert train_all.main(["--evaluate", str(run_dir), "--data", str(external), "--name", "ext", "--no-explain"]) == 2
+    assert cli.main(["--evaluate", str(run_dir), "--data", str(external), "--name", "ext", "--no-explain"]) == 2
     assert "already holds an evaluation" in capsys.readouterr().err
-    assert train_all.main(["--evaluate", str(run_dir), "--data", str(external), "--name", "../x", "--no-explain"]) == 2
+    assert cli.main(["--evaluate", str(run_dir), "--data", str(external), "--name", "../x", "--no-explain"]) == 2
     assert "not a safe folder name" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        train_all.parse_args(["--evaluate", str(run_dir)])
+        cli.parse_args(["--evaluate", str(run_dir)])
     assert "needs --data PATH" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        train_all.parse_args(["--data", str(data), "--name", "x"])
+        cli.parse_args(["--data", str(data), "--name", "x"])
 
     # --replace redoes it in place; an evaluation is not itself evaluated.
     before = art.read_manifest(art.evaluation_dir(run_dir, "ext"))["created"]

@@ -31,7 +31,7 @@ from bt_core.explain import (
     target_classes,
 )
 from bt_core.models import create_model, get_spec, list_models
-from bt_core.preprocess import preprocess_batch
+from bt_core.data.preprocess import preprocess_batch
 
 HEIGHT, WIDTH = 32, 48
 BLOB = 5

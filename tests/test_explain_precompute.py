@@ -18,7 +18,7 @@ from bt_core.artifacts import ArtifactError, RunWriter, load_maps, maps_path, pr
 from bt_core.explain import explain
 from bt_core.explain.precompute import downsample_maps, main, precompute_run_maps
 from bt_core.models import create_model, get_spec
-from bt_core.preprocess import preprocess_batch
+from bt_core.data.preprocess import preprocess_batch
 from imagefolders import CLASSES, class_image
 
 SIZE = 32

@@ -6,7 +6,8 @@ import pytest
 
 from bt_core.data.dataset import load_dataset
 from bt_core.data.images import UnreadableImageError
-from bt_core.image_ops import IMAGE_OPS, apply_image_ops, head_box, prepare_uploaded_image
+from bt_core.data.image_ops import IMAGE_OPS, apply_image_ops, head_box
+from bt_core.data.images import decode_image_bytes
 from imagefolders import make_pool
 
 
@@ -124,16 +125,16 @@ def test_uploads_and_the_dataset_get_the_same_pixels(tmp_path):
     cv2.imwrite(str(tmp_path / "upload.png"), head_image()[..., 0])
     raw = (tmp_path / "upload.png").read_bytes()
     ops = ["crop_head", "clahe"]
-    uploaded = prepare_uploaded_image(raw, 32, ops)
+    uploaded = decode_image_bytes(raw, 32, ops)
     assert uploaded.shape == (32, 32, 3) and uploaded.dtype == np.uint8
     full = cv2.cvtColor(cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     expected = cv2.resize(apply_image_ops(full, ops), (32, 32), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(uploaded, expected)
-    assert not np.array_equal(uploaded, prepare_uploaded_image(raw, 32, []))
+    assert not np.array_equal(uploaded, decode_image_bytes(raw, 32, []))
     with pytest.raises(UnreadableImageError):
-        prepare_uploaded_image(b"not an image", 32, ops)
+        decode_image_bytes(b"not an image", 32, ops)
     with pytest.raises(ValueError, match="valid"):
-        prepare_uploaded_image(raw, 32, ["nope"])
+        decode_image_bytes(raw, 32, ["nope"])
 
     root = make_pool(tmp_path / "pool", per_class=8, size=40)
     plain = load_dataset(root, image_size=32, seed=0)
@@ -141,6 +142,6 @@ def test_uploads_and_the_dataset_get_the_same_pixels(tmp_path):
     assert processed.fingerprint == plain.fingerprint  # same files, same split
     first = plain.arrays["train"].ids[0]
     raw_first = (root / first).read_bytes()
-    np.testing.assert_array_equal(processed.arrays["train"].images[0], prepare_uploaded_image(raw_first, 32, ["histeq"]))
-    np.testing.assert_array_equal(plain.arrays["train"].images[0], prepare_uploaded_image(raw_first, 32, []))
+    np.testing.assert_array_equal(processed.arrays["train"].images[0], decode_image_bytes(raw_first, 32, ["histeq"]))
+    np.testing.assert_array_equal(plain.arrays["train"].images[0], decode_image_bytes(raw_first, 32, []))
     assert not np.array_equal(processed.arrays["train"].images, plain.arrays["train"].images)

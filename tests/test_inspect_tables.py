@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bt_core.artifacts import load_run
-from bt_core.compare.run_comparison import run_model_data
+from bt_core.metrics.run_comparison import run_model_data
 from bt_core.data.boxes import read_boxes
 from bt_core.explain.masks import TOP_LEFT_TEXT_BOX, box_mask, head_mask, mass_share, mass_shares
 from dashboard import inspect_tables as it

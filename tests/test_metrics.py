@@ -5,7 +5,7 @@ import pytest
 from sklearn import metrics as skm
 
 from bt_core.artifacts import predictions_frame
-from bt_core.metrics import classification_summary, metrics_from_predictions
+from bt_core.metrics.classification import classification_summary, metrics_from_predictions
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 

@@ -16,7 +16,7 @@ from bt_core.models import (
     list_models,
     set_backbone_trainable,
 )
-from bt_core.preprocess import preprocess_batch
+from bt_core.data.preprocess import preprocess_batch
 
 EXPECTED_MODELS = {
     "simple_cnn",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bt_core.models import get_spec
-from bt_core.preprocess import PREPROCESS_MODES, preprocess_batch
+from bt_core.data.preprocess import PREPROCESS_MODES, preprocess_batch
 
 # Each backbone's own Keras preprocessing function, the reference for its spec's mode.
 KERAS_PREPROCESS = {
@@ -90,5 +90,5 @@ def test_rejects_non_uint8_and_bad_shapes(images):
 
 
 def test_preprocess_does_not_import_keras():
-    code = "import sys, bt_core.preprocess; sys.exit('keras' in sys.modules)"
+    code = "import sys, bt_core.data.preprocess; sys.exit('keras' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-import train_all
+from bt_core import cli
 from bt_core import artifacts as art
 from imagefolders import make_pool
 
@@ -67,7 +67,7 @@ def test_a_killed_run_resumes_keeping_its_finished_model(tmp_path, capsys):
     (art.model_dir(run_dir, MODELS[1]) / ".model.keras.tmp.keras").write_bytes(b"partial")
     (art.model_dir(run_dir, MODELS[1]) / "history.csv").write_text("epoch\n")  # a half-trained model's file
 
-    code = train_all.main([*command, "--resume"])  # the same command, continued
+    code = cli.main([*command, "--resume"])  # the same command, continued
     assert code == 0, capsys.readouterr().err
     assert "keeping simple_cnn; training cnn_bn, custom_cnn" in capsys.readouterr().err
 
@@ -93,7 +93,7 @@ def finished_run(tmp_path):
     out = tmp_path / "artifacts"
     command = ["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
                "--out", str(out), "--batch-size", "16"]
-    assert train_all.main(command) == 0
+    assert cli.main(command) == 0
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     return data, out, command, run_dir
 
@@ -101,13 +101,13 @@ def finished_run(tmp_path):
 def test_resuming_a_finished_run_trains_nothing_and_a_broken_model_again(finished_run, capsys):
     data, out, command, run_dir = finished_run
     before = model_mtimes(run_dir, "simple_cnn")
-    assert train_all.main(["--resume", str(run_dir)]) == 0  # the folder alone: its stored settings
+    assert cli.main(["--resume", str(run_dir)]) == 0  # the folder alone: its stored settings
     assert "training nothing" in capsys.readouterr().err
     assert model_mtimes(run_dir, "simple_cnn") == before
     assert len(art.read_manifest(run_dir)["sessions"]) == 2
 
     (art.model_dir(run_dir, "simple_cnn") / art.METRICS).unlink()  # done, but a file is missing
-    assert train_all.main([*command, "--resume"]) == 0  # found by its settings (no --run-id)
+    assert cli.main([*command, "--resume"]) == 0  # found by its settings (no --run-id)
     assert "training simple_cnn" in capsys.readouterr().err
     assert art.load_run(run_dir).models["simple_cnn"].usable
     assert model_mtimes(run_dir, "simple_cnn")[art.MODEL_FILE] != before[art.MODEL_FILE]
@@ -115,24 +115,24 @@ def test_resuming_a_finished_run_trains_nothing_and_a_broken_model_again(finishe
 
 def test_resume_refuses_other_settings_a_missing_run_and_a_changed_dataset(finished_run, capsys):
     data, out, command, run_dir = finished_run
-    assert train_all.main([*command, "--run-id", run_dir.name, "--epochs", "2", "--resume"]) == 2
+    assert cli.main([*command, "--run-id", run_dir.name, "--epochs", "2", "--resume"]) == 2
     assert "started with other settings (epochs: run has 1, command has 2)" in capsys.readouterr().err
-    assert train_all.main([*command, "--seed", "7", "--resume"]) == 2
+    assert cli.main([*command, "--seed", "7", "--resume"]) == 2
     assert "no run in" in capsys.readouterr().err
-    assert train_all.main([*command, "--run-id", "nope", "--resume"]) == 2
+    assert cli.main([*command, "--run-id", "nope", "--resume"]) == 2
     assert "there is no run 'nope'" in capsys.readouterr().err
-    assert train_all.main([*command, "--run-id", run_dir.name]) == 2  # no silent overwrite
+    assert cli.main([*command, "--run-id", run_dir.name]) == 2  # no silent overwrite
     assert "add --resume" in capsys.readouterr().err
 
     split = art.read_split(run_dir)
     changed = data / split["path"].iloc[0]
     cv2.imwrite(str(changed), np.full((32, 32), 255, np.uint8))
     before = (run_dir / art.MANIFEST).read_bytes()
-    assert train_all.main(["--resume", str(run_dir)]) == 2
+    assert cli.main(["--resume", str(run_dir)]) == 2
     assert "changed since the run started" in capsys.readouterr().err
     assert (run_dir / art.MANIFEST).read_bytes() == before  # refused before touching anything
     changed.unlink()
-    assert train_all.main(["--resume", str(run_dir)]) == 2
+    assert cli.main(["--resume", str(run_dir)]) == 2
     assert "no longer" in capsys.readouterr().err
 
 
@@ -146,7 +146,7 @@ def test_resume_picks_the_newest_run_with_the_same_settings(finished_run, capsys
     manifest["config"]["seed"] = 99
     manifest["created"] = "2999-01-01T00:00:00+00:00"  # newest, but other settings
     art.write_json(other / art.MANIFEST, manifest)
-    assert train_all.main([*command, "--resume"]) == 0
+    assert cli.main([*command, "--resume"]) == 0
     assert str(run_dir) in capsys.readouterr().out
     assert len(art.read_manifest(run_dir)["sessions"]) == 2
     assert len(art.read_manifest(other)["sessions"]) == 1

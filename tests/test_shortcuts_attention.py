@@ -1,4 +1,4 @@
-"""bt_core.shortcuts.regions and .attention: known answers on 32 x 32 synthetic heads."""
+"""bt_core.regions and .attention: known answers on 32 x 32 synthetic heads."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from bt_core.shortcuts.attention import (
     relevance_rank_accuracy,
     summarize_attention,
 )
-from bt_core.shortcuts.regions import border_band, box_masks, has_box, head_masks
+from bt_core.regions import border_band, box_masks, has_box, head_masks
 
 SIZE = 32
 CENTER_BOX = (0.25, 0.25, 0.75, 0.75)  # pixels 8..23 at 32 px, centred on 15.5

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import train_all
+from bt_core import cli
 from bt_core import artifacts as art
 from bt_core.shortcuts.measure_run import measure_run
 
@@ -53,12 +53,12 @@ def measured_run(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("marked")
     data = make_marked_pool(tmp / "data")
     out = tmp / "artifacts"
-    code = train_all.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "12", "--img-size", str(SIZE),
+    code = cli.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "12", "--img-size", str(SIZE),
                            "--out", str(out), "--run-id", "marked", "--augment", "none", "--no-explain"])
     assert code == 0
     run_dir = out / "marked"
     assert art.load_shortcuts(run_dir) is None  # nothing measured yet
-    assert train_all.main(["--explain", str(run_dir), "--methods", "gradcam,layercam"]) == 0
+    assert cli.main(["--explain", str(run_dir), "--methods", "gradcam,layercam"]) == 0
     return run_dir
 
 
@@ -122,7 +122,7 @@ def test_a_model_without_maps_is_skipped_with_the_command(measured_run, tmp_path
 
 def test_an_evaluation_on_the_training_data_is_audited_as_leaked(measured_run):
     data = Path(art.load_run(measured_run).manifest["dataset"]["root"])
-    assert train_all.main(["--evaluate", str(measured_run), "--data", str(data), "--name", "same",
+    assert cli.main(["--evaluate", str(measured_run), "--data", str(data), "--name", "same",
                            "--methods", "gradcam"]) == 0
     summary = art.load_shortcuts(art.evaluation_dir(measured_run, "same"))
     assert "simple_cnn" in summary["models"]

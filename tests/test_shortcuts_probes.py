@@ -16,7 +16,7 @@ from bt_core.shortcuts.probes import (
     predict_proba,
     probe_table,
 )
-from bt_core.shortcuts.regions import box_masks, head_masks
+from bt_core.regions import box_masks, head_masks
 
 SIZE = 32
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
-from bt_core.config import seed_everything
+from bt_core.training.config import seed_everything
 from bt_core.data.dataset import SplitArrays, load_dataset
 from bt_core.models import create_model, get_spec
-from bt_core.train import (
+from bt_core.training.train import (
     PHASE_FINE_TUNE,
     PHASE_HEAD,
     PHASE_SCRATCH,
@@ -198,7 +198,7 @@ def test_recipe_warmup_label_smoothing_and_no_augmentation_layer_in_the_trained_
 
     import keras
 
-    from bt_core.augment import RandomAffine
+    from bt_core.training.augment import RandomAffine
     from bt_core.models.registry import Recipe
 
     base = get_spec("simple_cnn")

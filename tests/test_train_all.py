@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import train_all
+from bt_core import cli
 from bt_core import artifacts as art
-from bt_core.metrics import metrics_from_predictions
+from bt_core.metrics.classification import metrics_from_predictions
 from bt_core.models import get_spec
-from bt_core.preprocess import preprocess_batch
+from bt_core.data.preprocess import preprocess_batch
 from imagefolders import CLASSES, make_kaggle, make_pool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def test_cli_trains_a_kaggle_folder_under_tensorflow(tmp_path):
     data = make_kaggle(tmp_path / "data", train_per_class=24, test_per_class=6, size=40)
     (data / "Training" / "glioma" / "corrupt.jpg").write_bytes(b"garbage")
     out = tmp_path / "artifacts"
-    code = train_all.main(
+    code = cli.main(
         ["--data", str(data), "--models", "simple_cnn,cnn_bn", "--epochs", "2", "--img-size", "32",
          "--out", str(out), "--seed", "42", "--batch-size", "16", "--preprocess", "crop_head,clahe",
          "--augment", "numpy"]
@@ -69,10 +69,10 @@ def test_cli_trains_a_kaggle_folder_under_tensorflow(tmp_path):
     assert run.manifest["preprocess"] == ["crop_head", "clahe"] == run.manifest["config"]["preprocess"]
     assert run.manifest["config"]["augment_mode"] == "numpy" and run.manifest["models"]["cnn_bn"]["augment"] == "numpy"
     # test_images.npz holds the images after the ops, exactly as an upload would be prepared.
-    from bt_core.image_ops import prepare_uploaded_image
+    from bt_core.data.images import decode_image_bytes
 
     images, ids = art.load_test_images(run.directory)
-    np.testing.assert_array_equal(images[0], prepare_uploaded_image((data / ids[0]).read_bytes(), 32, ["crop_head", "clahe"]))
+    np.testing.assert_array_equal(images[0], decode_image_bytes((data / ids[0]).read_bytes(), 32, ["crop_head", "clahe"]))
     assert run.manifest["dataset"]["layout"] == "kaggle"
     assert run.manifest["dataset"]["skipped"] == [
         {"path": "Training/glioma/corrupt.jpg", "reason": "not a decodable image (corrupt or unsupported format)"}
@@ -83,15 +83,15 @@ def test_cli_trains_a_kaggle_folder_under_tensorflow(tmp_path):
 
 def test_cli_rejects_unknown_models_and_bad_folders(tmp_path, capsys):
     data = make_pool(tmp_path / "data", per_class=6, size=32)
-    assert train_all.main(["--data", str(data), "--models", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert cli.main(["--data", str(data), "--models", "nope", "--out", str(tmp_path / "o")]) == 2
     assert "unknown model(s) ['nope']" in capsys.readouterr().err
-    assert train_all.main(["--data", str(tmp_path / "missing"), "--models", "simple_cnn"]) == 2
+    assert cli.main(["--data", str(tmp_path / "missing"), "--models", "simple_cnn"]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
 def test_list_models_needs_no_data(capsys):
-    assert train_all.main(["--list-models"]) == 0
+    assert cli.main(["--list-models"]) == 0
     assert "resnet50" in capsys.readouterr().out.split()
 
 
@@ -119,7 +119,7 @@ def test_jax_backend_trains_and_tensorflow_reads_its_model(tmp_path):
 def test_model_round_trip_reproduces_stored_predictions_under_tensorflow(tmp_path):
     data = make_pool(tmp_path / "data", per_class=12, size=32)
     out = tmp_path / "artifacts"
-    assert train_all.main(["--data", str(data), "--models", "custom_cnn", "--epochs", "1", "--img-size", "32",
+    assert cli.main(["--data", str(data), "--models", "custom_cnn", "--epochs", "1", "--img-size", "32",
                            "--out", str(out), "--run-id", "fixed"]) == 0
     run = check_run(out / "fixed", ["custom_cnn"], "tensorflow")
     model = art.load_model(run.directory, "custom_cnn")
@@ -139,7 +139,7 @@ def test_training_under_tensorflow_ends_with_maps_and_explain_recomputes_them(tm
     pd.DataFrame({"image": boxed, "label": "glioma", "x_min": 0.1, "y_min": 0.2, "x_max": 0.5, "y_max": 0.6}).to_csv(
         data / "boxes.csv", index=False)
     out = tmp_path / "artifacts"
-    assert train_all.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
+    assert cli.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
                            "--out", str(out), "--run-id", "r"]) == 0
     run_dir = out / "r"
     _images, ids = art.load_test_images(run_dir)
@@ -154,18 +154,18 @@ def test_training_under_tensorflow_ends_with_maps_and_explain_recomputes_them(tm
 
     # --explain alone: other methods into the same run, no training.
     capsys.readouterr()
-    assert train_all.main(["--explain", str(run_dir), "--methods", "layercam"]) == 0
+    assert cli.main(["--explain", str(run_dir), "--methods", "layercam"]) == 0
     assert "layercam" in art.list_maps(run_dir, "simple_cnn")
     assert capsys.readouterr().out.strip() == str(run_dir)
-    assert train_all.main(["--explain", str(tmp_path / "nothing")]) == 2
+    assert cli.main(["--explain", str(tmp_path / "nothing")]) == 2
     with pytest.raises(SystemExit):
-        train_all.parse_args(["--explain", str(run_dir), "--data", str(data)])
+        cli.parse_args(["--explain", str(run_dir), "--data", str(data)])
 
 
 def test_no_explain_skips_the_maps(tmp_path):
     data = make_pool(tmp_path / "data", per_class=8, size=32)
     out = tmp_path / "artifacts"
-    assert train_all.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
+    assert cli.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
                            "--out", str(out), "--run-id", "r", "--no-explain"]) == 0
     assert art.list_maps(out / "r", "simple_cnn") == []
 
@@ -180,7 +180,7 @@ def test_a_failing_model_is_recorded_and_the_others_still_saved(tmp_path, monkey
     monkeypatch.setattr(file_utils, "get_file", offline)
     data = make_pool(tmp_path / "data", per_class=10, size=32)
     out = tmp_path / "artifacts"
-    code = train_all.main(["--data", str(data), "--models", "mobilenetv2,simple_cnn", "--epochs", "1",
+    code = cli.main(["--data", str(data), "--models", "mobilenetv2,simple_cnn", "--epochs", "1",
                            "--img-size", "32", "--out", str(out), "--weights", "imagenet"])
     assert code == 1
     run = art.load_run(only_run(out))
@@ -192,10 +192,10 @@ def test_a_failing_model_is_recorded_and_the_others_still_saved(tmp_path, monkey
 
 def test_cli_rejects_unknown_preprocessing_and_needs_a_source(tmp_path, capsys):
     data = make_pool(tmp_path / "data", per_class=6, size=32)
-    assert train_all.main(["--data", str(data), "--preprocess", "clahe,nope", "--out", str(tmp_path / "o")]) == 2
+    assert cli.main(["--data", str(data), "--preprocess", "clahe,nope", "--out", str(tmp_path / "o")]) == 2
     assert "valid: clahe, sharpen, histeq, crop_head" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        train_all.parse_args(["--models", "simple_cnn"])
+        cli.parse_args(["--models", "simple_cnn"])
     assert ("one of --data, --demo, --resume RUN_DIR, --merge, --explain RUN_DIR or --evaluate RUN_DIR is required"
             in capsys.readouterr().err)
 
@@ -225,7 +225,7 @@ def test_data_parallel_under_jax_over_two_virtual_devices(tmp_path):
 def test_data_parallel_under_tensorflow_uses_a_mirrored_strategy(tmp_path):
     data = make_pool(tmp_path / "data", per_class=10, size=32)
     out = tmp_path / "artifacts"
-    assert train_all.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
+    assert cli.main(["--data", str(data), "--models", "simple_cnn", "--epochs", "1", "--img-size", "32",
                            "--out", str(out), "--data-parallel"]) == 0
     run = check_run(only_run(out), ["simple_cnn"], "tensorflow")
     assert run.manifest["distribution"]["strategy"] == "tf MirroredStrategy"
@@ -242,13 +242,13 @@ def shards(tmp_path_factory):
     data = make_pool(base / "data", per_class=12, size=32)
     out = base / "artifacts"
     common = ["--data", str(data), "--epochs", "1", "--img-size", "32", "--out", str(out), "--batch-size", "16"]
-    assert train_all.main([*common, "--models", "simple_cnn", "--run-id", "shard-a"]) == 0
-    assert train_all.main([*common, "--models", "custom_cnn", "--run-id", "shard-b"]) == 0
+    assert cli.main([*common, "--models", "simple_cnn", "--run-id", "shard-a"]) == 0
+    assert cli.main([*common, "--models", "custom_cnn", "--run-id", "shard-b"]) == 0
     return out / "shard-a", out / "shard-b"
 
 
 def merge(runs, out, run_id="merged") -> int:
-    return train_all.main(["--merge", *map(str, runs), "--out", str(out), "--run-id", run_id])
+    return cli.main(["--merge", *map(str, runs), "--out", str(out), "--run-id", run_id])
 
 
 def test_merge_writes_one_run_with_every_model(shards, tmp_path, capsys):

@@ -13,7 +13,7 @@ from bt_core.data.boxes import read_boxes
 from bt_core.data.images import read_images
 from bt_core.data.layouts import DatasetIndex, SkippedFile, discover
 from bt_core.data.splits import SPLITS, make_split, split_counts
-from bt_core.image_ops import check_image_ops
+from bt_core.data.image_ops import check_image_ops
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def load_dataset(
 ) -> LoadedDataset:
     """Discover, split and decode a dataset folder into memory.
 
-    ``ops``: image-level preprocessing (bt_core.image_ops) applied at full resolution, before
+    ``ops``: image-level preprocessing (bt_core.data.image_ops) applied at full resolution, before
     the resize. ``split``: a stored split (path, split, label) to reuse instead of making one,
     as a resumed run does; its paths must name images of this dataset. ``required``: the
     splits that must hold a readable image; ``arrays`` has only the splits that hold one.

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from bt_core.data.layouts import SkippedFile
-from bt_core.image_ops import apply_image_ops
+from bt_core.data.image_ops import apply_image_ops
 
 
 class UnreadableImageError(ValueError):
@@ -19,7 +19,7 @@ class UnreadableImageError(ValueError):
 def decode_image_bytes(data: bytes | np.ndarray, size: int, ops: tuple[str, ...] = ()) -> np.ndarray:
     """Decode encoded image bytes to a (size, size, 3) uint8 RGB array.
 
-    ``ops`` (see bt_core.image_ops) run on the full-resolution image, before the resize.
+    ``ops`` (see bt_core.data.image_ops) run on the full-resolution image, before the resize.
     """
     buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
     if buffer.size == 0:

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
 
-from bt_core.preprocess import preprocess_batch
+from bt_core.data.preprocess import preprocess_batch
 
 TARGETS = ("predicted", "true")
 
@@ -65,7 +65,7 @@ def model_input(model: keras.Model, images: Any, preprocessing: str | None = Non
 
     ``preprocessing=None``: ``images`` already are model input (float). A uint8 batch is
     refused then: it is almost surely a forgotten ``preprocessing=``. With a mode, the
-    images must be uint8 RGB and go through :func:`bt_core.preprocess.preprocess_batch`.
+    images must be uint8 RGB and go through :func:`bt_core.data.preprocess.preprocess_batch`.
     A single ``(H, W, C)`` image counts as a batch of one.
     """
     _check_model(model)
@@ -490,7 +490,7 @@ def explain(
     """Explanation maps of ``model`` for ``images``: float32 ``(N, H, W)`` in ``[0, 1]``.
 
     ``images``: model input (float32, already preprocessed), or uint8 RGB together with
-    ``preprocessing=`` (a ``bt_core.preprocess`` mode); ``(H, W, C)`` is a batch of one.
+    ``preprocessing=`` (a ``bt_core.data.preprocess`` mode); ``(H, W, C)`` is a batch of one.
     ``method``: one of :func:`~bt_core.explain.methods.list_methods`.
     ``class_index``: None (each image's predicted class), an int (that class for all) or
     one int per image (e.g. the true labels, see :func:`target_classes`).

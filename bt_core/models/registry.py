@@ -13,7 +13,7 @@ from typing import Callable, Literal, Union
 
 import keras
 
-from bt_core.preprocess import PREPROCESS_MODES
+from bt_core.data.preprocess import PREPROCESS_MODES
 
 # Smallest square input every registered architecture accepts (keras.applications' minimum).
 MIN_INPUT_SIZE = 32
@@ -46,7 +46,7 @@ class Recipe:
     # MobileNetV2) leave the moving statistics near their initial values for many epochs,
     # so validation collapses onto one class while training accuracy climbs.
     scratch_batchnorm_momentum: float = 0.9
-    # Scales every range of the on-device augmentation (bt_core.augment); 0 switches it off.
+    # Scales every range of the on-device augmentation (bt_core.training.augment); 0 switches it off.
     augment_strength: float = 1.0
     # Epochs of linear learning-rate warm-up at the start of each phase (0: none).
     warmup_epochs: int = 0

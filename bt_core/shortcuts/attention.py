@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bt_core.explain.overlay import box_pixels
-from bt_core.shortcuts.regions import (
+from bt_core.regions import (
     border_band,
     box_masks,
     check_boxes,

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from bt_core import artifacts
-from bt_core.metrics import metrics_from_predictions
+from bt_core.metrics.classification import metrics_from_predictions
 from bt_core.shortcuts import attention, audit, clusters, flags, probes
-from bt_core.shortcuts.regions import border_band
-from bt_core.shortcuts.regions import head_masks as compute_head_masks
+from bt_core.regions import border_band
+from bt_core.regions import head_masks as compute_head_masks
 
 DEFAULT_METHOD = "gradcam"
 # Deletion / insertion needs 2 x (steps + 1) forward passes per image: a fixed, class
@@ -42,7 +42,7 @@ EXAMPLES_PER_CLUSTER = 6
 
 
 def _predictor(model: Any, preprocessing: str) -> Callable[[np.ndarray], np.ndarray]:
-    from bt_core.preprocess import preprocess_batch
+    from bt_core.data.preprocess import preprocess_batch
 
     def predict(images: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(preprocess_batch(images, preprocessing), verbose=0, batch_size=64))

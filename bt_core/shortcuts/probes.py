@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bt_core.shortcuts.attention import resize_maps
-from bt_core.shortcuts.regions import (
+from bt_core.regions import (
     box_masks,
     check_boxes,
     check_images,

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from bt_core.artifacts import Run
-from bt_core.compare.scores import DEFAULT_BINS
+from bt_core.metrics.scores import DEFAULT_BINS
 from dashboard import compare_tables as ct
 from dashboard import figures, loaders, presentation
 from dashboard.run_picker import open_model_data, open_selected_run

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run
-from bt_core.compare.run_comparison import ModelData
+from bt_core.metrics.run_comparison import ModelData
 from dashboard import compare_tables as ct
 from dashboard import figures, loaders, presentation
 from dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run
-from bt_core.compare.run_comparison import ModelData
+from bt_core.metrics.run_comparison import ModelData
 from bt_core.explain.overlay import COLORMAPS
 from dashboard import inspect_tables as it
 from dashboard import loaders, presentation

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from bt_core.image_ops import check_image_ops
+from bt_core.data.image_ops import check_image_ops
 
 DEMO_MODELS = ("simple_cnn", "custom_cnn", "cnn_bn")
 DEFAULT_MODELS = ("simple_cnn", "custom_cnn", "resnet50", "vgg16", "densenet121", "mobilenetv2")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-# Where augmentation runs (bt_core.train): on the device inside the train step, on the host
+# Where augmentation runs (bt_core.training.train): on the device inside the train step, on the host
 # in numpy, or not at all.
 AUGMENT_MODES = ("device", "numpy", "none")
 # Settings that do not make two runs different experiments (see RunConfig.differences).
@@ -36,7 +36,7 @@ class RunConfig:
     demo: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     # Added in artifact format 1.1.
-    preprocess: tuple[str, ...] = ()  # bt_core.image_ops names, applied in order when decoding
+    preprocess: tuple[str, ...] = ()  # bt_core.data.image_ops names, applied in order when decoding
     augment_mode: str = "device"
     data_parallel: bool = False
     workers: int = 1  # threads preparing batches; speed only, never results

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from bt_core.compare.scores import DEFAULT_NEGATIVE_CLASS, check_inputs, negative_class_index, tumor_probability
+from bt_core.metrics.scores import DEFAULT_NEGATIVE_CLASS, check_inputs, negative_class_index, tumor_probability
 
 CURVE_KINDS = ("roc", "pr")
 

@@ -26,14 +26,14 @@ from bt_core.artifacts import (
     read_split,
     remove_temporary_files,
 )
-from bt_core.config import RunConfig, seed_everything
+from bt_core.training.config import RunConfig, seed_everything
 from bt_core.data.dataset import LoadedDataset, load_dataset
-from bt_core.environment import backend_name, device_description, library_versions
-from bt_core.metrics import classification_summary, metrics_from_predictions
+from bt_core.training.environment import backend_name, device_description, library_versions
+from bt_core.metrics.classification import classification_summary, metrics_from_predictions
 from bt_core.models import create_model, get_spec, list_models, set_batchnorm_momentum
-from bt_core.progress import ZooProgress
-from bt_core.resume import finished_models
-from bt_core.train import Distribution, predict_proba, setup_distribution, train_model
+from bt_core.training.progress import ZooProgress
+from bt_core.runs.resume import finished_models
+from bt_core.training.train import Distribution, predict_proba, setup_distribution, train_model
 
 
 def _now() -> str:

@@ -13,7 +13,7 @@ from bt_core.artifacts import (
     model_files_problem,
     read_manifest,
 )
-from bt_core.config import RunConfig
+from bt_core.training.config import RunConfig
 
 
 def config_from_manifest(manifest: dict) -> RunConfig:

@@ -120,7 +120,7 @@ def tumor_model(model: Any, negative_index: int) -> Any:
 
 
 def _dataset_record(dataset: Any) -> dict[str, Any]:
-    from bt_core.zoo import dataset_record
+    from bt_core.runs.zoo import dataset_record
 
     record = dataset_record(dataset)
     record["counts"] = {"test": record["counts"]["test"]}
@@ -143,7 +143,7 @@ def evaluate_run(
     """
     from bt_core.data.dataset import load_test_folder
     from bt_core.data.layouts import discover
-    from bt_core.environment import backend_name, device_description, library_versions
+    from bt_core.training.environment import backend_name, device_description, library_versions
 
     started_wall, started = _now(), time.perf_counter()
     run_dir = Path(run_dir)
@@ -243,14 +243,14 @@ def _score_model(
     negative: str | None,
 ) -> dict[str, Any]:
     """Score one model into the evaluation; returns its metrics."""
-    from bt_core.metrics import metrics_from_predictions
-    from bt_core.train import predict_proba
+    from bt_core.metrics.classification import metrics_from_predictions
+    from bt_core.training.train import predict_proba
 
     class_names = writer.manifest["class_names"]
     source = model_dir(run_dir, name)
     model = load_model(run_dir, name)
     started = time.perf_counter()
-    # The scoring path of training (bt_core.train.predict_proba): preprocess_batch with the
+    # The scoring path of training (bt_core.training.train.predict_proba): preprocess_batch with the
     # model's mode, in batches, rows normalised.
     proba = predict_proba(model, SimpleNamespace(preprocessing=entry["preprocessing"]), test)
     seconds = time.perf_counter() - started

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from bt_core.artifacts import Run, probability_columns
-from bt_core.compare.bootstrap import BOOTSTRAP_METRICS, paired_bootstrap
-from bt_core.compare.scores import DEFAULT_NEGATIVE_CLASS, MODEL_SCORE_KEYS, model_scores
+from bt_core.metrics.bootstrap import BOOTSTRAP_METRICS, paired_bootstrap
+from bt_core.metrics.scores import DEFAULT_NEGATIVE_CLASS, MODEL_SCORE_KEYS, model_scores
 
 INTERVAL_COLUMNS = [f"{metric}_{bound}" for metric in BOOTSTRAP_METRICS for bound in ("lower", "upper")]
 # (column, where it comes from): the manifest's model entry or the model's metrics.json.

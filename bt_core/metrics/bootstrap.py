@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from bt_core.compare.scores import check_inputs
+from bt_core.metrics.scores import check_inputs
 
 BOOTSTRAP_METRICS = ("accuracy", "macro_f1", "macro_auc")
 

@@ -34,7 +34,7 @@ from bt_core.artifacts import (
     read_split,
     write_json,
 )
-from bt_core.resume import config_from_manifest
+from bt_core.runs.resume import config_from_manifest
 
 # Config settings every shard must share; the others (models, run_id, out, data, demo,
 # precision, data_parallel, extra) may differ.

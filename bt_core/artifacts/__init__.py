@@ -478,7 +478,7 @@ def load_model(run_dir: Path, name: str) -> Any:
 
 # --------------------------------------------------------------------------- external evaluations
 
-# A finished run's models scored on another dataset folder (bt_core.evaluate): a run-like
+# A finished run's models scored on another dataset folder (bt_core.runs.evaluate): a run-like
 # folder RUN_DIR/evaluations/<name>/ with the layout of a run, so every reader above opens
 # it as a run. list_runs() lists top-level runs only.
 EVALUATIONS_DIR = "evaluations"

@@ -22,11 +22,11 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from bt_core.artifacts import HISTORY_COLUMNS
-from bt_core.augment import build_augmenter
-from bt_core.config import AUGMENT_MODES
+from bt_core.training.augment import build_augmenter
+from bt_core.training.config import AUGMENT_MODES
 from bt_core.data.dataset import SplitArrays
 from bt_core.models import ModelSpec, set_backbone_trainable
-from bt_core.preprocess import preprocess_batch
+from bt_core.data.preprocess import preprocess_batch
 
 # device: RandomAffine inside the compiled train step; numpy: flip, shift, brightness /
 # contrast on the host, per batch; none.

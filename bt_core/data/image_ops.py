@@ -3,7 +3,7 @@
 Each op takes and returns a uint8 RGB image ``(H, W, 3)``. They run once, when the dataset
 is decoded, on the full-resolution image and before the resize to the run's size, so
 ``test_images.npz`` holds what the models saw. Model-level scaling (``rescale``, ``caffe``,
-...) is a different step: ``bt_core.preprocess.preprocess_batch``.
+...) is a different step: ``bt_core.data.preprocess.preprocess_batch``.
 
     clahe      contrast-limited adaptive histogram equalization (clip limit 2.0, 8 x 8 tiles)
                on the luminance (the grey level of a grayscale image)
@@ -122,15 +122,3 @@ def apply_image_ops(image_uint8: np.ndarray, ops: Iterable[str] | None) -> np.nd
     for name in names:
         image = _OPS[name](image)
     return image if names else image.copy()
-
-
-def prepare_uploaded_image(raw_bytes: bytes, image_size: int, ops: Iterable[str] | None = ()) -> np.ndarray:
-    """An uploaded file's bytes to uint8 ``(S, S, 3)`` RGB exactly as training decoded images:
-    decode at full resolution, apply ``ops`` (a run's ``manifest["preprocess"]``), resize.
-
-    Raises ``bt_core.data.images.UnreadableImageError`` (a ValueError) for bytes that are not an image.
-    """
-    # Imported here because bt_core.data.images imports this module.
-    from bt_core.data.images import decode_image_bytes
-
-    return decode_image_bytes(raw_bytes, int(image_size), ops=check_image_ops(ops))

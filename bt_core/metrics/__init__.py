@@ -4,7 +4,7 @@ Pure functions of predictions (no Streamlit); the dashboard pages call them. Sta
 :func:`leaderboard` (one row per model of a run) or :func:`run_model_data` (the arrays).
 """
 
-from bt_core.compare.bootstrap import (
+from bt_core.metrics.bootstrap import (
     BOOTSTRAP_METRICS,
     bootstrap_counts,
     bootstrap_indices,
@@ -14,9 +14,9 @@ from bt_core.compare.bootstrap import (
     resampled_metrics,
     weighted_auc,
 )
-from bt_core.compare.curves import class_curves, pr_points, pr_summary, roc_points, tumor_roc
-from bt_core.compare.run_comparison import LEADERBOARD_COLUMNS, ModelData, leaderboard, run_model_data
-from bt_core.compare.scores import (
+from bt_core.metrics.curves import class_curves, pr_points, pr_summary, roc_points, tumor_roc
+from bt_core.metrics.run_comparison import LEADERBOARD_COLUMNS, ModelData, leaderboard, run_model_data
+from bt_core.metrics.scores import (
     MODEL_SCORE_KEYS,
     binary_auc,
     brier_score,
@@ -30,7 +30,7 @@ from bt_core.compare.scores import (
     reliability_bins,
     tumor_probability,
 )
-from bt_core.compare.significance import (
+from bt_core.metrics.significance import (
     cochrans_q,
     flip_counts,
     mcnemar_exact_p,

@@ -19,7 +19,7 @@ import pandas as pd
 
 DEFAULT_NEGATIVE_CLASS = "notumor"
 DEFAULT_BINS = 15
-# Log-loss clipping and renormalisation, as bt_core.metrics does it.
+# Log-loss clipping and renormalisation, as bt_core.metrics.classification does it.
 LOG_LOSS_EPS = 1e-15
 
 MODEL_SCORE_KEYS = (

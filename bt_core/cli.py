@@ -1,0 +1,251 @@
+"""The command line of ``train_all.py``: train a zoo of brain-tumor MRI classifiers and write one
+run folder for the dashboard.
+
+    python train_all.py --demo --out artifacts
+    python train_all.py --data PATH --models simple_cnn,resnet50 --epochs 30 --img-size 224 --seed 42
+    python train_all.py --data PATH --preprocess crop_head,clahe --augment device
+    python train_all.py --resume artifacts/RUN_ID          # continue an interrupted run
+    python train_all.py --data PATH ... --resume            # the same command, continued
+    python train_all.py --merge artifacts/A artifacts/B --out artifacts --run-id zoo
+    python train_all.py --explain artifacts/RUN_ID          # maps of a run trained under JAX
+    python train_all.py --evaluate artifacts/RUN_ID --data PATH --name NAME   # score on other data
+
+The Keras backend comes from KERAS_BACKEND (tensorflow by default; jax on GPU machines).
+Under TensorFlow a run ends by precomputing its explanation maps (Grad-CAM and Faster
+Score-CAM of every test image, for the dashboard) and measuring every model for shortcut
+learning (bt_core.shortcuts); tf-keras-vis needs TensorFlow, so a
+run trained under another backend gets them from ``--explain RUN_DIR`` afterwards.
+``--evaluate RUN_DIR --data PATH`` scores every model of a finished run on another dataset
+folder (the run's classes, or tumor / notumor for tumor detection) and stores it in the run
+as RUN_DIR/evaluations/NAME (NAME: ``--name``, default the folder's name; an existing one
+is redone only with ``--replace``), then precomputes its maps like a run (not with
+``--no-explain``); exit status 1 there means a model could not be scored.
+Exit status: 0 when every model trained, 1 when one or more failed (the others are still
+saved, and the run folder records why), 2 for bad arguments or an unusable dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+DEMO_DATA_DIR = "data/demo"
+DEMO_DEFAULTS = {"epochs": 10, "img_size": 64}
+# --resume without a folder: find the run from --run-id, or by its settings, in --out.
+FIND_RUN = ""
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", help="dataset folder: ROOT/Training|Testing/<class>/* or ROOT/<class>/*")
+    source.add_argument("--demo", action="store_true", help="generate the synthetic demo dataset and train the demo zoo")
+    parser.add_argument("--demo-data", default=DEMO_DATA_DIR, help=f"where --demo writes its dataset ({DEMO_DATA_DIR})")
+    parser.add_argument("--models", help="comma-separated model names (see --list-models)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs per phase (early stopping may stop sooner)")
+    parser.add_argument("--img-size", type=int, help="square input size in pixels")
+    parser.add_argument("--batch-size", type=int, help="batch size for every model (default: each model's recipe)")
+    parser.add_argument("--out", default="artifacts", help="folder that receives the run folder (artifacts)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--weights", default="none", help="none (from scratch), imagenet, or a local weights file")
+    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", type=float, default=0.15, help="pool layout only")
+    parser.add_argument("--max-per-class", type=int, help="use at most N images per class and source split")
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    parser.add_argument("--preprocess", default="",
+                        help="image operations applied in order when decoding, comma-separated: "
+                             "clahe, sharpen, histeq, crop_head (default: none)")
+    parser.add_argument("--augment", choices=["device", "numpy", "none"], default="device",
+                        help="device: one random affine warp per image inside the compiled train step (default); "
+                             "numpy: flips, shifts, brightness on the host; none")
+    parser.add_argument("--no-augment", action="store_true", help="same as --augment none")
+    parser.add_argument("--data-parallel", action="store_true",
+                        help="split each batch over all local devices (JAX DataParallel / tf MirroredStrategy)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="threads preparing batches ahead of the model (1: none; try 4-8 on a fast GPU)")
+    parser.add_argument("--run-id", help="name of the run folder (default: time stamp and dataset name)")
+    parser.add_argument("--resume", nargs="?", const=FIND_RUN, metavar="RUN_DIR",
+                        help="continue an interrupted run: RUN_DIR alone (its stored settings), or added to "
+                             "the original command (the run named by --run-id, else the newest run in --out "
+                             "with the same settings). Finished models are kept; the others train again")
+    parser.add_argument("--merge", nargs="+", metavar="RUN_DIR",
+                        help="merge runs of the same experiment with different --models into --out/--run-id")
+    parser.add_argument("--explain", metavar="RUN_DIR",
+                        help="only precompute the explanation maps of a finished run (under TensorFlow)")
+    parser.add_argument("--methods", default=None,
+                        help="explanation methods to precompute, comma-separated (default: gradcam,faster_scorecam)")
+    parser.add_argument("--no-explain", action="store_true",
+                        help="do not precompute explanation maps after training")
+    parser.add_argument("--evaluate", metavar="RUN_DIR",
+                        help="score every model of a finished run on the dataset folder --data and store it "
+                             "in the run as evaluations/NAME")
+    parser.add_argument("--name", help="name of the evaluation (--evaluate; default: the --data folder's name)")
+    parser.add_argument("--replace", action="store_true", help="redo an existing evaluation of the same --name")
+    parser.add_argument("--list-models", action="store_true", help="print the model names and exit")
+    args = parser.parse_args(argv)
+    has_source = bool(args.data or args.demo)
+    if args.evaluate:
+        if args.demo or args.resume is not None or args.merge or args.explain:
+            parser.error("--evaluate takes a finished run folder and --data PATH only "
+                         "(no --demo, --resume, --merge or --explain)")
+        if not args.data:
+            parser.error("--evaluate RUN_DIR needs --data PATH, the dataset folder to score the run's models on")
+    elif args.name is not None or args.replace:
+        parser.error("--name and --replace belong to --evaluate RUN_DIR")
+    elif args.explain:
+        if has_source or args.resume is not None or args.merge:
+            parser.error("--explain takes a finished run folder only (no --data, --demo, --resume or --merge)")
+    elif args.merge:
+        if has_source or args.resume is not None:
+            parser.error("--merge takes run folders only (no --data, --demo or --resume)")
+    elif not (has_source or args.list_models or args.resume):
+        parser.error("one of --data, --demo, --resume RUN_DIR, --merge, --explain RUN_DIR or "
+                     "--evaluate RUN_DIR is required")
+    return args
+
+
+def build_config(args: argparse.Namespace):
+    from bt_core.training.config import DEFAULT_MODELS, DEMO_MODELS, RunConfig
+
+    demo = bool(args.demo)
+    defaults = DEMO_DEFAULTS if demo else {"epochs": 30, "img_size": 224}
+    models = _names(args.models)
+    data = args.data
+    if demo:
+        from bt_core.data.demo import generate_demo_dataset
+
+        data = str(generate_demo_dataset(args.demo_data))
+    weights = None if str(args.weights).lower() == "none" else args.weights
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise SystemExit(f"--weights: no such file: {weights}")
+    augment_mode = "none" if args.no_augment else args.augment
+    return RunConfig(
+        data=data,
+        models=models or (DEMO_MODELS if demo else DEFAULT_MODELS),
+        epochs=args.epochs or defaults["epochs"],
+        img_size=args.img_size or defaults["img_size"],
+        batch_size=args.batch_size,
+        seed=args.seed,
+        out=args.out,
+        weights=weights,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        max_per_class=args.max_per_class,
+        precision=args.precision,
+        augment=augment_mode != "none",
+        run_id=args.run_id,
+        demo=demo,
+        preprocess=_names(args.preprocess),
+        augment_mode=augment_mode,
+        data_parallel=args.data_parallel,
+        workers=args.workers,
+    )
+
+
+def _train(args: argparse.Namespace) -> Path:
+    """Start a run, or resume one; returns its folder."""
+    from bt_core.runs.resume import check_same_experiment, find_run_to_resume, stored_config
+    from bt_core.runs.zoo import run_zoo
+
+    if args.resume is None:
+        return run_zoo(build_config(args))
+    if args.resume == FIND_RUN:
+        config = build_config(args)
+        return run_zoo(config, resume=find_run_to_resume(config))
+    run_dir = Path(args.resume)
+    config = stored_config(run_dir)
+    if args.data or args.demo:  # a full command plus the folder: they must describe the same run
+        check_same_experiment(run_dir, build_config(args))
+    return run_zoo(config, resume=run_dir)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _explain(run_dir: Path, methods: str | None) -> dict:
+    """Precompute the run's explanation maps, then measure its models for shortcuts;
+    returns precompute_run_maps' result with the models the measures skipped added."""
+    from bt_core.explain.precompute import DEFAULT_METHODS, precompute_run_maps
+    from bt_core.shortcuts.measure_run import measure_run
+
+    _say(f"explanation maps of {run_dir} ...")
+    result = precompute_run_maps(run_dir, methods=_names(methods) or DEFAULT_METHODS, progress=_say)
+    _say(f"shortcut measures of {run_dir} ...")
+    measured = measure_run(run_dir, progress=_say)
+    for name, reason in measured["skipped"].items():
+        result["skipped"].setdefault(name, f"shortcut measures: {reason}")
+    return result
+
+
+def _explain_after_training(run_dir: Path, methods: str | None) -> None:
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        _say(f"explanation maps need TensorFlow (tf-keras-vis); this run trained under "
+             f"{keras.backend.backend()}. Compute them with: python train_all.py --explain {run_dir}")
+        return
+    result = _explain(run_dir, methods)
+    for name, reason in result["skipped"].items():
+        _say(f"warning: no maps for {name}: {reason}")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Score a finished run on --data, then precompute the evaluation's maps; the exit status."""
+    from bt_core.artifacts import read_manifest
+    from bt_core.runs.evaluate import evaluate_run, scoring_failures
+
+    evaluation_dir = evaluate_run(Path(args.evaluate), args.data, args.name, say=_say, replace=args.replace)
+    if not args.no_explain:
+        _explain_after_training(evaluation_dir, args.methods)
+    failed = scoring_failures(read_manifest(evaluation_dir))
+    for name, error in failed.items():
+        print(f"error: {name} could not be scored: {error}", file=sys.stderr)
+    print(evaluation_dir)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.list_models:
+        from bt_core.models import list_models
+
+        print("\n".join(list_models()))
+        return 0
+    if args.explain or args.evaluate:
+        # tf-keras-vis needs TensorFlow, whatever backend trained the run; keras is not yet imported.
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+    from bt_core.artifacts import STATUS_FAILED, ArtifactError, read_manifest
+
+    try:
+        if args.evaluate:
+            return _evaluate(args)
+        if args.explain:
+            result = _explain(Path(args.explain), args.methods)
+            for name, reason in result["skipped"].items():
+                print(f"error: no maps for {name}: {reason}", file=sys.stderr)
+            print(args.explain)
+            return 1 if result["skipped"] else 0
+        if args.merge:
+            from bt_core.runs.merge import merge_runs
+
+            print(merge_runs(args.merge, args.out, args.run_id, say=_say))
+            return 0
+        run_dir = _train(args)
+        if not args.no_explain:
+            _explain_after_training(run_dir, args.methods)
+    except (ValueError, FileNotFoundError, ArtifactError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = {name: entry.get("error", "") for name, entry in read_manifest(run_dir)["models"].items()
+              if entry.get("status") == STATUS_FAILED}
+    for name, error in failed.items():
+        print(f"error: {name} failed: {error}", file=sys.stderr)
+    print(run_dir)
+    return 1 if failed else 0
