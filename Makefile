@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARTIFACTS ?= artifacts
 PORT ?= 8501
 
-.PHONY: demo demo-train dashboard test setup setup-dev clean-demo
+.PHONY: demo demo-train dashboard test setup setup-dev clean-demo gpu-prepare
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ dashboard: setup
 ## Set up from nothing and run the whole test suite.
 test: setup-dev
 	$(PY) -m pytest -q
+
+## Before a GPU session: the wheels and the dataset tar that benchmarks/gpu_run.sh needs there.
+gpu-prepare: setup
+	PYTHON=$(PY) bash benchmarks/gpu_prepare.sh
 
 clean-demo:
 	rm -rf data/demo

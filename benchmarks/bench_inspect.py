@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_inspect.py [--models resnet50,vgg16,...] [--size 224]
 
 (a) Precomputed: one image's maps for every model, from opening the maps files to the
-    overlays built (dashboard.inspect_tables: upsample, colour, head outline, box), with
+    overlays built (dashboard.views.inspect: map, colour, stored head and box, shares), with
     synthetic CAM-like maps files of ``--n-images`` test images at the stored 64 px.
 (b) Live: each model (random weights, saved as model.keras and loaded back, as the
     dashboard does, Grad-CAM views traced by ``warm_up`` as part of the load) explains
@@ -73,8 +73,10 @@ def bench_precomputed(names: list[str], size: int, n_images: int, repeats: int) 
     """(a): seconds from the maps files to the overlays of one image for every model, as the
     page does it (files memory-mapped, then cached), and with every file read whole."""
     from bt_core.artifacts import load_maps, maps_path, write_maps
-    from bt_core.explain.precompute import default_map_size
-    from dashboard import inspect_tables as it
+    from bt_core.regions import head_mask
+    from bt_core.runs.analyze import default_map_size
+    from dashboard.views import inspect as it
+    from dashboard.views import inspect_pictures as pictures
 
     rng = np.random.default_rng(0)
     map_size = default_map_size(size)
@@ -86,15 +88,16 @@ def bench_precomputed(names: list[str], size: int, n_images: int, repeats: int) 
             maps = cam_like_maps(rng, n_images, map_size)
             write_maps(run_dir, name, "gradcam", maps, ids, np.zeros(n_images, np.int64))
 
+        # The stored head mask of the image, as the analysis pass stores it (test_heads.npz).
+        outlines = pictures.StoredOutlines(box, head_mask(image), True, True)
+
         def overlays(stored) -> list[np.ndarray]:
-            side = it.display_size(size)
-            picture = it.enlarge_image(image, side)
-            head = it.head_outline(picture)
+            picture = pictures.make_picture(image, outlines, True)
             result = []
             for name in names:
-                cam = it.upsample_map(it.precomputed_map(stored[name], image_id, 0), side)
-                result.append(it.compose_overlay(picture, cam, "jet", 0.45, box, head))
-                it.map_shares(cam, head, box)
+                cam = it.precomputed_map(stored[name], image_id, 0)
+                result.append(pictures.compose_overlay(picture.image, cam, "jet", 0.45, picture.box, picture.head))
+                pictures.live_shares(cam, picture.stored, size)  # the cost of a map with no stored shares
             return result
 
         def from_files(mmap: bool):

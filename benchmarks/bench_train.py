@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--augment", default="device,numpy,none", help="pipeline augmentation modes to time")
     parser.add_argument("--workers", type=int, default=1, help="threads preparing pipeline batches")
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    parser.add_argument("--json", help="also write the results here as JSON, rewritten after every model "
+                                       "(so a run stopped midway keeps the models measured so far)")
+    parser.add_argument("--child-timeout", type=float, help="seconds one model may take; it is then reported as failed")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # one model, JSON out: used by the parent
     return parser.parse_args(argv)
 
@@ -57,7 +60,7 @@ def _peak_device_mib() -> float | None:
         return None
     import jax
 
-    stats = jax.devices()[0].memory_stats()  # None on CPU
+    stats = jax.local_devices()[0].memory_stats()  # None on CPU
     if not stats or "peak_bytes_in_use" not in stats:
         return None
     return stats["peak_bytes_in_use"] / 2**20
@@ -103,13 +106,12 @@ def measure_model(name: str, args: argparse.Namespace) -> dict:
     import numpy as np
 
     from bt_core.models import create_model, get_spec
+    from bt_core.training.augment import build_augmenter
+    from bt_core.training.batches import ImageBatches, balanced_class_weights
     from bt_core.training.train import (
         AUGMENT_DEVICE,
         AUGMENT_NUMPY,
-        ImageBatches,
-        balanced_class_weights,
         black_level,
-        build_augmenter,
         jit_compile_setting,
         training_model,
     )
@@ -220,25 +222,49 @@ def markdown(results: list[dict], env: dict, args: argparse.Namespace, command: 
     return "\n".join(lines)
 
 
+def measure_in_child(name: str, argv: list[str], timeout: float | None) -> dict:
+    """One model's figures from a fresh process, or ``{"model", "error"}``."""
+    try:
+        child = subprocess.run(_child_command(name, argv), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"model": name, "error": f"stopped after {timeout:g} s (--child-timeout)"}
+    if child.returncode != 0:
+        return {"model": name, "error": child.stderr.strip().splitlines()[-1] if child.stderr else "?"}
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def write_json_results(path: str, results: list[dict], env: dict, args: argparse.Namespace, command: str) -> None:
+    """The results as JSON, replaced atomically (a reader never sees half a file)."""
+    settings = {k: v for k, v in vars(args).items() if k not in ("child", "json")}
+    data = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
+            "settings": settings, **env, "results": results}
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1)
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.child:
         print(json.dumps(measure_model(args.child, args)))
         return 0
-    results = []
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        print(f"measuring {name} ...", file=sys.stderr, flush=True)
-        child = subprocess.run(_child_command(name, argv), capture_output=True, text=True)
-        if child.returncode != 0:
-            results.append({"model": name, "error": child.stderr.strip().splitlines()[-1] if child.stderr else "?"})
-            continue
-        results.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     backend = os.environ.get("KERAS_BACKEND", "")
     prefix = f"KERAS_BACKEND={backend} " if backend else ""
     command = prefix + "python benchmarks/bench_train.py " + " ".join(argv)
-    print(markdown(results, environment(), args, command))
+    results = []
+    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        results.append(measure_in_child(name, argv, args.child_timeout))
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        if args.json:
+            # Not environment() here: under JAX it would claim the GPU's memory while children run.
+            write_json_results(args.json, results, {"environment": "pending"}, args, command)
+    env = environment()
+    if args.json:
+        write_json_results(args.json, results, env, args, command)
+    print(markdown(results, env, args, command))
     return 0
 
 

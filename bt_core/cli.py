@@ -7,18 +7,21 @@ run folder for the dashboard.
     python train_all.py --resume artifacts/RUN_ID          # continue an interrupted run
     python train_all.py --data PATH ... --resume            # the same command, continued
     python train_all.py --merge artifacts/A artifacts/B --out artifacts --run-id zoo
-    python train_all.py --explain artifacts/RUN_ID          # maps of a run trained under JAX
+    python train_all.py --explain artifacts/RUN_ID          # maps and measures of a run trained under JAX
+    python train_all.py --explain artifacts/RUN_ID --methods gradcam --models simple_cnn --map-size 32
     python train_all.py --evaluate artifacts/RUN_ID --data PATH --name NAME   # score on other data
 
 The Keras backend comes from KERAS_BACKEND (tensorflow by default; jax on GPU machines).
-Under TensorFlow a run ends by precomputing its explanation maps (Grad-CAM and Faster
-Score-CAM of every test image, for the dashboard) and measuring every model for shortcut
-learning (bt_core.shortcuts); tf-keras-vis needs TensorFlow, so a
-run trained under another backend gets them from ``--explain RUN_DIR`` afterwards.
+Under TensorFlow a run ends with its analysis pass (bt_core.runs.analyze): the explanation
+maps of every test image (Grad-CAM and Faster Score-CAM, for the dashboard) and every model's
+shortcut measures (bt_core.shortcuts), each model loaded once; tf-keras-vis needs TensorFlow,
+so a run trained under another backend gets them from ``--explain RUN_DIR`` afterwards
+(exit status there: 0 every model done, 1 one or more skipped, 2 an unreadable run or bad
+arguments).
 ``--evaluate RUN_DIR --data PATH`` scores every model of a finished run on another dataset
 folder (the run's classes, or tumor / notumor for tumor detection) and stores it in the run
 as RUN_DIR/evaluations/NAME (NAME: ``--name``, default the folder's name; an existing one
-is redone only with ``--replace``), then precomputes its maps like a run (not with
+is redone only with ``--replace``), then analyzes it like a run (not with
 ``--no-explain``); exit status 1 there means a model could not be scored.
 Exit status: 0 when every model trained, 1 when one or more failed (the others are still
 saved, and the run folder records why), 2 for bad arguments or an unusable dataset.
@@ -42,12 +45,14 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    # Over 60 lines: one flat table of options and their combination rules, read top to bottom.
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", help="dataset folder: ROOT/Training|Testing/<class>/* or ROOT/<class>/*")
     source.add_argument("--demo", action="store_true", help="generate the synthetic demo dataset and train the demo zoo")
     parser.add_argument("--demo-data", default=DEMO_DATA_DIR, help=f"where --demo writes its dataset ({DEMO_DATA_DIR})")
-    parser.add_argument("--models", help="comma-separated model names (see --list-models)")
+    parser.add_argument("--models", help="comma-separated model names (see --list-models; with --explain: "
+                                         "the run's models to analyze, default all)")
     parser.add_argument("--epochs", type=int, help="maximum epochs per phase (early stopping may stop sooner)")
     parser.add_argument("--img-size", type=int, help="square input size in pixels")
     parser.add_argument("--batch-size", type=int, help="batch size for every model (default: each model's recipe)")
@@ -77,11 +82,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--merge", nargs="+", metavar="RUN_DIR",
                         help="merge runs of the same experiment with different --models into --out/--run-id")
     parser.add_argument("--explain", metavar="RUN_DIR",
-                        help="only precompute the explanation maps of a finished run (under TensorFlow)")
+                        help="only analyze a finished run: explanation maps and shortcut measures (under TensorFlow)")
     parser.add_argument("--methods", default=None,
-                        help="explanation methods to precompute, comma-separated (default: gradcam,faster_scorecam)")
+                        help="explanation methods to compute, comma-separated (default: gradcam,faster_scorecam)")
+    parser.add_argument("--map-size", type=int, default=None,
+                        help="--explain: side of the stored maps in pixels (default: min(64, image size))")
     parser.add_argument("--no-explain", action="store_true",
-                        help="do not precompute explanation maps after training")
+                        help="do not compute explanation maps and shortcut measures after training")
     parser.add_argument("--evaluate", metavar="RUN_DIR",
                         help="score every model of a finished run on the dataset folder --data and store it "
                              "in the run as evaluations/NAME")
@@ -107,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     elif not (has_source or args.list_models or args.resume):
         parser.error("one of --data, --demo, --resume RUN_DIR, --merge, --explain RUN_DIR or "
                      "--evaluate RUN_DIR is required")
+    if args.map_size is not None and not args.explain:
+        parser.error("--map-size belongs to --explain RUN_DIR")
     return args
 
 
@@ -169,19 +178,14 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def _explain(run_dir: Path, methods: str | None) -> dict:
-    """Precompute the run's explanation maps, then measure its models for shortcuts;
-    returns precompute_run_maps' result with the models the measures skipped added."""
-    from bt_core.explain.precompute import DEFAULT_METHODS, precompute_run_maps
-    from bt_core.shortcuts.measure_run import measure_run
+def _explain(run_dir: Path, methods: str | None, models: str | None = None, map_size: int | None = None) -> dict:
+    """The run's analysis pass (maps, then shortcut measures, one model load each);
+    returns analyze_run's result."""
+    from bt_core.runs.analyze import DEFAULT_METHODS, analyze_run
 
-    _say(f"explanation maps of {run_dir} ...")
-    result = precompute_run_maps(run_dir, methods=_names(methods) or DEFAULT_METHODS, progress=_say)
-    _say(f"shortcut measures of {run_dir} ...")
-    measured = measure_run(run_dir, progress=_say)
-    for name, reason in measured["skipped"].items():
-        result["skipped"].setdefault(name, f"shortcut measures: {reason}")
-    return result
+    _say(f"explanation maps and shortcut measures of {run_dir} ...")
+    return analyze_run(run_dir, methods=_names(methods) or DEFAULT_METHODS, models=_names(models) or None,
+                       map_size=map_size, progress=_say)
 
 
 def _explain_after_training(run_dir: Path, methods: str | None) -> None:
@@ -197,14 +201,14 @@ def _explain_after_training(run_dir: Path, methods: str | None) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    """Score a finished run on --data, then precompute the evaluation's maps; the exit status."""
-    from bt_core.artifacts import read_manifest
+    """Score a finished run on --data, then analyze the evaluation; the exit status."""
+    from bt_core.artifacts import load_manifest
     from bt_core.runs.evaluate import evaluate_run, scoring_failures
 
     evaluation_dir = evaluate_run(Path(args.evaluate), args.data, args.name, say=_say, replace=args.replace)
     if not args.no_explain:
         _explain_after_training(evaluation_dir, args.methods)
-    failed = scoring_failures(read_manifest(evaluation_dir))
+    failed = scoring_failures(load_manifest(evaluation_dir))
     for name, error in failed.items():
         print(f"error: {name} could not be scored: {error}", file=sys.stderr)
     print(evaluation_dir)
@@ -221,13 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.explain or args.evaluate:
         # tf-keras-vis needs TensorFlow, whatever backend trained the run; keras is not yet imported.
         os.environ["KERAS_BACKEND"] = "tensorflow"
-    from bt_core.artifacts import STATUS_FAILED, ArtifactError, read_manifest
+    from bt_core.artifacts import STATUS_FAILED, ArtifactError, load_manifest
 
     try:
         if args.evaluate:
             return _evaluate(args)
         if args.explain:
-            result = _explain(Path(args.explain), args.methods)
+            result = _explain(Path(args.explain), args.methods, args.models, args.map_size)
             for name, reason in result["skipped"].items():
                 print(f"error: no maps for {name}: {reason}", file=sys.stderr)
             print(args.explain)
@@ -243,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, ArtifactError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed = {name: entry.get("error", "") for name, entry in read_manifest(run_dir)["models"].items()
-              if entry.get("status") == STATUS_FAILED}
+    failed = {name: entry.error or "" for name, entry in load_manifest(run_dir).models.items()
+              if entry.status == STATUS_FAILED}
     for name, error in failed.items():
         print(f"error: {name} failed: {error}", file=sys.stderr)
     print(run_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import inspect_tables as it
+from dashboard.views import inspect as inspect_view
 
 
 def open_selected_row_in_inspect(table_key: str, table: pd.DataFrame) -> None:
@@ -15,8 +15,8 @@ def open_selected_row_in_inspect(table_key: str, table: pd.DataFrame) -> None:
     rows = state.selection.rows if state is not None else []
     if rows and rows[0] < len(table):
         image_id = str(table.iloc[rows[0]]["id"])
-        st.session_state[it.SELECTED_IMAGE_KEY] = image_id
-        st.switch_page(it.INSPECT_PAGE, query_params={it.IMAGE_QUERY_PARAM: image_id})
+        st.session_state[inspect_view.SELECTED_IMAGE_KEY] = image_id
+        st.switch_page(inspect_view.INSPECT_PAGE, query_params={inspect_view.IMAGE_QUERY_PARAM: image_id})
 
 
 def show_inspect_link(ids: list[str], pick_key: str) -> None:
@@ -28,5 +28,5 @@ def show_inspect_link(ids: list[str], pick_key: str) -> None:
         st.session_state.pop(pick_key, None)
     pick, link = st.columns([3, 1], vertical_alignment="bottom")
     image_id = pick.selectbox("Open an image in Inspect (or select its row in the table)", ids, key=pick_key)
-    link.page_link(it.INSPECT_PAGE, label="Inspect", icon=":material/center_focus_strong:",
-                   query_params={it.IMAGE_QUERY_PARAM: image_id})
+    link.page_link(inspect_view.INSPECT_PAGE, label="Inspect", icon=":material/center_focus_strong:",
+                   query_params={inspect_view.IMAGE_QUERY_PARAM: image_id})

@@ -14,10 +14,10 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from bt_core.artifacts import Run
+from bt_core.data.classes import negative_class
 from bt_core.metrics import run_comparison
 from bt_core.metrics.scores import DEFAULT_BINS
-from dashboard import compare_tables as ct
-from dashboard import components, figures
+from dashboard.views import calibration, common, confusion, curves, figures, models, significance, training
 
 # plotly.js's default topojson URL (used by geo maps only, which no report figure has)
 # points at its CDN; blanked so the file holds no CDN address at all.
@@ -57,8 +57,8 @@ def table_html(table: pd.DataFrame, float_format: str = "{:.3f}") -> str:
     shown = table.copy()
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = [components.MISSING if pd.isna(v) else float_format.format(v) for v in shown[column]]
-    body = shown.to_html(index=False, escape=True, na_rep=components.MISSING, border=0)
+            shown[column] = [common.MISSING if pd.isna(v) else float_format.format(v) for v in shown[column]]
+    body = shown.to_html(index=False, escape=True, na_rep=common.MISSING, border=0)
     return f"<div class='table-wrap'>{body}</div>"
 
 
@@ -75,14 +75,14 @@ def _stem(run: Run, *parts: object) -> str:
 
 
 def leaderboard_section(run: Run, leaderboard: pd.DataFrame, excluded: dict[str, str], colors: dict) -> str:
-    table = ct.leaderboard_table(run, leaderboard, excluded)
+    table = models.leaderboard_table(run, leaderboard, excluded)
     parts = [
-        table_html(ct.formatted_leaderboard(table)),
+        table_html(models.formatted_leaderboard(table)),
         paragraph("★ marks the best value of each column. Intervals: 95% paired bootstrap over test images."),
     ]
     if not leaderboard.empty:
         parts.append(figure_html(
-            figures.leaderboard_ci_figure(leaderboard, colors, title="Scores with 95% bootstrap intervals"),
+            models.leaderboard_ci_figure(leaderboard, colors, title="Scores with 95% bootstrap intervals"),
             _stem(run, "leaderboard-intervals"),
         ))
     return section("Leaderboard", *parts)
@@ -91,41 +91,40 @@ def leaderboard_section(run: Run, leaderboard: pd.DataFrame, excluded: dict[str,
 def curves_section(run: Run, model_data: dict, colors: dict, model_scores: pd.DataFrame) -> str:
     parts = []
     for kind, label in (("roc", "ROC"), ("pr", "Precision-recall")):
-        by_model = ct.class_curves_by_model(model_data, run.class_names, kind)
+        by_model = curves.class_curves_by_model(model_data, run.class_names, kind)
         overlays = []
         for class_name in run.class_names:
-            curves, areas = ct.curves_for_class(by_model, class_name)
-            if curves:
-                baseline = ct.class_prevalence(model_data, run.class_names, class_name) if kind == "pr" else None
+            chosen, areas = curves.curves_for_class(by_model, class_name)
+            if chosen:
+                baseline = curves.class_prevalence(model_data, run.class_names, class_name) if kind == "pr" else None
                 overlays.append(figure_html(
-                    figures.roc_overlay(curves, areas, colors, kind=kind, baseline=baseline,
+                    curves.roc_overlay(chosen, areas, colors, kind=kind, baseline=baseline,
                                         title=f"{label}: {class_name} vs rest"),
                     _stem(run, kind, class_name),
                 ))
         per_model = [
             figure_html(
-                figures.class_curves_figure(table, kind=kind, class_names=run.class_names, title=f"{label}: {model}"),
+                curves.class_curves_figure(table, kind=kind, class_names=run.class_names, title=f"{label}: {model}"),
                 _stem(run, kind, model),
             )
             for model, table in by_model.items()
         ]
         parts.append(f"<h3>{label}: all models per class</h3><div class='grid'>{''.join(overlays)}</div>")
         parts.append(f"<h3>{label}: all classes per model</h3><div class='grid'>{''.join(per_model)}</div>")
-    tumor = ct.tumor_roc_by_model(model_data, run.class_names)
+    tumor = curves.tumor_roc_by_model(model_data, run.class_names)
     if tumor:
         auc = model_scores.set_index("model")["tumor_auc"].to_dict()
-        tumor_figure = figure_html(
-            figures.roc_overlay(tumor, auc, colors, title="ROC of P(tumor) = 1 − P(notumor)"), _stem(run, "tumor-roc")
-        )
+        title = f"ROC of P(tumor) = 1 − P({negative_class(run.class_names)})"
+        tumor_figure = figure_html(curves.roc_overlay(tumor, auc, colors, title=title), _stem(run, "tumor-roc"))
         parts.append(f"<h3>Tumor vs no tumor</h3><div class='grid'>{tumor_figure}</div>")
     return section("ROC and precision-recall curves", *parts)
 
 
 def confusion_section(run: Run, model_data: dict) -> str:
-    matrices = ct.confusion_matrices(model_data, len(run.class_names))
+    matrices = confusion.confusion_matrices(run, model_data)
     cells = [
         figure_html(
-            figures.confusion_figure(matrix, run.class_names, normalized, title=f"{model} ({label})"),
+            confusion.confusion_figure(matrix, run.class_names, normalized, title=f"{model} ({label})"),
             _stem(run, "confusion", model, label),
         )
         for model, matrix in matrices.items()
@@ -135,28 +134,28 @@ def confusion_section(run: Run, model_data: dict) -> str:
 
 
 def training_section(run: Run, colors: dict) -> str:
-    histories = ct.histories(run)
+    histories = training.histories(run)
     if not histories:
         return section("Training", paragraph("No model has a training history."))
     parts = [
         figure_html(
-            figures.training_curves_figure(history, title=model, best_epoch=ct.best_epoch(run, model)),
+            training.training_curves_figure(history, title=model, best_epoch=training.best_epoch(run, model)),
             _stem(run, "training", model),
         )
         for model, history in histories.items()
     ]
-    parts.append(figure_html(figures.validation_overlay_figure(histories, colors, title="All models"),
+    parts.append(figure_html(training.validation_overlay_figure(histories, colors, title="All models"),
                              _stem(run, "validation-curves")))
     return section("Training", *parts)
 
 
 def calibration_section(run: Run, model_data: dict, colors: dict) -> str:
-    bins = ct.reliability_by_model(model_data, DEFAULT_BINS)
-    table = ct.calibration_table(model_data, DEFAULT_BINS)
-    ece = dict(zip(table[components.MODEL], table[ct.ECE]))
+    bins = calibration.reliability_by_model(model_data, DEFAULT_BINS)
+    table = calibration.calibration_table(model_data, DEFAULT_BINS, run.class_names)
+    ece = dict(zip(table[common.MODEL], table[common.ECE]))
     return section(
         "Calibration",
-        figure_html(figures.reliability_figure(bins, ece, colors, title=f"Reliability ({DEFAULT_BINS} bins)"),
+        figure_html(calibration.reliability_figure(bins, ece, colors, title=f"Reliability ({DEFAULT_BINS} bins)"),
                     _stem(run, "reliability")),
         table_html(table),
     )
@@ -165,16 +164,18 @@ def calibration_section(run: Run, model_data: dict, colors: dict) -> str:
 def significance_section(run: Run, model_data: dict) -> str:
     if len(model_data) < 2:
         return section("Significance", paragraph("Significance tests need two models."))
-    pairs, matrix, cochran = ct.significance_tables(model_data, ALPHA)
+    pairs, matrix, cochran = significance.significance_tables(model_data, ALPHA)
     return section(
         "Significance",
-        paragraph(ct.cochran_line(cochran, ALPHA), "meta"),
-        figure_html(figures.significance_heatmap(matrix, alpha=ALPHA, title="Holm-corrected exact McNemar p-values"),
+        paragraph(significance.cochran_line(cochran, ALPHA), "meta"),
+        figure_html(significance.significance_heatmap(matrix, alpha=ALPHA,
+                                                      title="Holm-corrected exact McNemar p-values"),
                     _stem(run, "significance")),
-        table_html(ct.flip_table(pairs), float_format="{:.3g}"),
+        table_html(significance.flip_table(pairs), float_format="{:.3g}"),
         paragraph("Macro AUC and macro F1 differences, paired bootstrap (A − B, 95% interval, "
                   "Holm-adjusted p):", "meta"),
-        table_html(ct.difference_table(ct.metric_differences(model_data), ALPHA), float_format="{:.3g}"),
+        table_html(significance.difference_table(significance.metric_differences(model_data), ALPHA),
+                   float_format="{:.3g}"),
     )
 
 
@@ -183,11 +184,11 @@ def build_report(run: Run, *, n_resamples: int = 1000, seed: int = 0) -> str:
     model_data, excluded = run_comparison.run_model_data(run)
     leaderboard = run_comparison.leaderboard(run, n_resamples=n_resamples, seed=seed)
     colors = figures.model_colors(list(run.models))
-    overview = components.overview_line(components.run_overview(run)).replace("**", "")
+    overview = models.overview_line(models.run_overview(run)).replace("**", "")
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = [leaderboard_section(run, leaderboard, excluded, colors)]
     if model_data:
-        model_scores = ct.model_scores_table(model_data, run.class_names)
+        model_scores = models.model_scores_table(model_data, run.class_names)
         body += [
             curves_section(run, model_data, colors, model_scores),
             confusion_section(run, model_data),

@@ -15,7 +15,8 @@ import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run, evaluation_dir
 from bt_core.metrics.run_comparison import ModelData
-from dashboard import components, loaders, settings
+from dashboard import loaders, settings
+from dashboard.views import run_picker as view
 
 RUN_DIR_KEY = "run_dir"
 PICKER_KEY = "run_picker"
@@ -31,7 +32,7 @@ def render_run_picker(artifacts_dir: Path) -> str | None:
         st.sidebar.caption("No runs yet.")
         st.session_state[RUN_DIR_KEY] = None
         return None
-    labels = {str(run.directory): components.run_label(run) for run in runs}
+    labels = {str(run.directory): view.run_label(run) for run in runs}
     # Keyed: the choice is kept while runs come and go; a vanished choice falls back
     # to the newest run.
     chosen = st.sidebar.selectbox(
@@ -47,11 +48,11 @@ def test_set_caption(run_dir: str, shown: str) -> str:
     if shown == run_dir:
         return "Test set: the run's own test split."
     try:
-        evaluation = loaders.load_manifest(shown).get("evaluation") or {}
+        evaluation = loaders.load_manifest(shown).evaluation
     except ArtifactError:
-        evaluation = {}
-    mode = " (tumor vs no tumor)" if evaluation.get("mode") == "tumor" else ""
-    data = f" on `{evaluation['data']}`" if evaluation.get("data") else ""
+        evaluation = None
+    mode = " (tumor vs no tumor)" if evaluation is not None and evaluation.mode == "tumor" else ""
+    data = f" on `{evaluation.data}`" if evaluation is not None and evaluation.data else ""
     return f"Test set: external evaluation **{Path(shown).name}**{mode}{data}."
 
 
@@ -82,7 +83,7 @@ def show_no_runs() -> None:
     """What a page shows when the artifacts folder holds no run: how to make one."""
     artifacts_dir = settings.artifacts_dir()
     st.info(f"No runs in `{artifacts_dir}` yet. Train the demo zoo to create one:")
-    st.code(components.demo_command(artifacts_dir), language="bash")
+    st.code(view.demo_command(artifacts_dir), language="bash")
 
 
 def open_selected_run() -> Run | None:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
+    confusion_matrix,
     f1_score,
     log_loss,
     precision_score,
@@ -128,6 +129,7 @@ def compute_metrics(predictions: pd.DataFrame, class_names: list[str]) -> dict[s
             f1_score(labels, preds, labels=class_names, average="weighted", zero_division=0)
         ),
         "log_loss": float(log_loss(labels, probs, labels=class_names)),
+        "confusion_matrix": confusion_matrix(labels, preds, labels=class_names).tolist(),
         "n_test": int(len(predictions)),
     }
 
@@ -316,9 +318,9 @@ def fabricate_run(
             epochs_run=len(history),
             best_epoch=int(history.loc[history["val_loss"].idxmin(), "epoch"]),
             phases=phases,
-            input_size=[64, 64, 3],
-            preprocessing="rescale_0_1",
-            family="cnn",
+            input_size=64,
+            preprocessing="rescale",
+            family="custom",
         )
         if name != CORRUPT_MODEL:
             fabricated.metrics[name] = metrics

@@ -1,6 +1,6 @@
 """Tiny on-disk image datasets for tests: each class puts a bright square in its own place
 (top, bottom, none, centre), horizontally centred so that flip augmentation keeps the label;
-even a tiny model learns them in a few epochs."""
+even a tiny model learns them in a few epochs. ``head_image`` draws one synthetic head slice."""
 
 from __future__ import annotations
 
@@ -46,3 +46,13 @@ def make_kaggle(root: Path, train_per_class: int = 20, test_per_class: int = 6, 
         write_images(root / "Training" / name, index, train_per_class, size, seed=index)
         write_images(root / "Testing" / name, index, test_per_class, size, seed=100 + index, suffix=".jpg")
     return root
+
+
+def head_image(size: int = 64, text: bool = True) -> np.ndarray:
+    """A bright ellipse (the head) with a dark hole (a ventricle), and corner text."""
+    image = np.zeros((size, size), np.uint8)
+    cv2.ellipse(image, (size // 2, size // 2 + 4), (size // 3, size // 3 + 2), 0, 0, 360, 150, -1)
+    cv2.circle(image, (size // 2, size // 2), 3, 0, -1)
+    if text:
+        cv2.putText(image, "SE 7", (1, 5), cv2.FONT_HERSHEY_SIMPLEX, 0.15, 255, 1, cv2.LINE_AA)
+    return np.repeat(image[..., np.newaxis], 3, axis=-1)

@@ -82,7 +82,8 @@ def test_newer_major_format_is_refused_with_a_clear_message(tmp_path):
 def test_list_runs_newest_first_and_reports_broken_runs(tmp_path):
     write_run(tmp_path / "old")
     writer, *_ = write_run(tmp_path / "new")
-    writer.update_manifest(created="2026-11-23T10:00:00+00:00")
+    manifest = art.read_manifest(writer.run_dir)
+    art.write_json(art.manifest_path(writer.run_dir), {**manifest, "created": "2026-11-23T10:00:00+00:00"})
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / art.MANIFEST).write_text("{not json")
     (tmp_path / "not_a_run").mkdir()
@@ -119,3 +120,20 @@ def test_writer_rejects_malformed_inputs(tmp_path):
 def test_missing_manifest_is_not_a_run(tmp_path):
     with pytest.raises(art.ArtifactError, match="not a run folder"):
         art.load_run(tmp_path)
+
+
+def test_writer_keeps_sessions_and_timing_current_on_disk(tmp_path):
+    writer = art.RunWriter(tmp_path / "r", {"class_names": CLASSES, "timing": {"started": "t0", "seconds": 0.0},
+                                            "sessions": [{"started": "s0", "trained": ["a"]}, {"started": "s1"}]})
+    writer.add_trained("b", 1.5)
+    stored = art.read_manifest(writer.run_dir)
+    assert stored["sessions"][1]["trained"] == ["b"] and stored["sessions"][0]["trained"] == ["a"]
+    assert stored["timing"] == {"started": "t0", "seconds": 1.5} == writer.timing
+    writer.finish_session("t1", 2.0)
+    stored = art.read_manifest(writer.run_dir)
+    assert stored["sessions"][1]["finished"] == "t1" and "finished" not in stored["sessions"][0]
+    assert stored["timing"] == {"started": "t0", "seconds": 2.0, "finished": "t1"}
+    assert writer.class_names == CLASSES
+    without = art.RunWriter(tmp_path / "e", {"class_names": CLASSES})
+    with pytest.raises(ValueError, match="records no training session"):
+        without.add_trained("a", 1.0)

@@ -142,7 +142,9 @@ import numpy as np, keras
 from bt_core.training.augment import RandomAffine, affine_matrices, warp
 from bt_core.data.dataset import SplitArrays
 from bt_core.models import create_model
-from bt_core.training.train import ImageBatches, black_level, build_augmenter, training_model
+from bt_core.training.augment import build_augmenter
+from bt_core.training.batches import ImageBatches
+from bt_core.training.train import black_level, training_model
 assert keras.backend.backend() == "jax"
 images = np.zeros((2, 32, 32, 3), np.float32); images[:, 12:18, 6:12] = 1.0
 cols = [np.full(2, v, np.float32) for v in (1.0, 0.3, 1.1, 0.05, 2.0, -1.5)]

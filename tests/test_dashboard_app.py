@@ -10,10 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from bt_core.artifacts import MANIFEST, read_json, write_json
+from bt_core.artifacts import MANIFEST, METRICS, model_dir, read_json, write_json
 from bt_core.metrics.scores import expected_calibration_error
-from dashboard import compare_tables as ct
-from dashboard import components as c
+from dashboard.views import common
+from dashboard.views import models as models_view
 from dashboard import loaders
 from dashboard.settings import ARTIFACTS_ENV
 from dashboard.sidebar import report_file_name
@@ -49,19 +49,19 @@ def test_models_page_shows_every_model_with_its_metrics(open_app, fabricated_run
     assert "figshare-demo" in app.markdown[0].value
 
     table = app.dataframe[0].value
-    assert list(table[c.MODEL]) == fabricated_run.model_names
-    rows = table.set_index(c.MODEL)
+    assert list(table[common.MODEL]) == fabricated_run.model_names
+    rows = table.set_index(common.MODEL)
     for name, metrics in fabricated_run.metrics.items():
-        assert rows.loc[name, c.ACCURACY] == pytest.approx(metrics["accuracy"])
-        assert rows.loc[name, c.MACRO_AUC] == pytest.approx(metrics["macro_auc"])
-    assert rows.loc[fabricated_run.failed_model, c.PROBLEM] == fabricated_run.failed_error
-    assert rows.loc[fabricated_run.corrupt_model, c.PROBLEM].startswith("ParserError")
+        assert rows.loc[name, common.ACCURACY] == pytest.approx(metrics["accuracy"])
+        assert rows.loc[name, common.MACRO_AUC] == pytest.approx(metrics["macro_auc"])
+    assert rows.loc[fabricated_run.failed_model, common.PROBLEM] == fabricated_run.failed_error
+    assert rows.loc[fabricated_run.corrupt_model, common.PROBLEM].startswith("ParserError")
 
     # Shown as percentages; broken models are blank, not zero.
-    shown = displayed_table(app.dataframe[0]).to_pandas().set_index(c.MODEL)
+    shown = displayed_table(app.dataframe[0]).to_pandas().set_index(common.MODEL)
     accuracy = fabricated_run.metrics["efficientnet_b0"]["accuracy"]
-    assert shown.loc["efficientnet_b0", c.ACCURACY] == f"{accuracy:.1%}"
-    assert shown.loc[fabricated_run.failed_model, c.ACCURACY] == c.MISSING
+    assert shown.loc["efficientnet_b0", common.ACCURACY] == f"{accuracy:.1%}"
+    assert shown.loc[fabricated_run.failed_model, common.ACCURACY] == common.MISSING
 
     warning = app.warning[0].value
     assert fabricated_run.failed_model in warning and fabricated_run.failed_error in warning
@@ -115,7 +115,7 @@ def test_unreadable_run_is_labelled_in_the_picker_and_errors_when_picked(open_ap
     # Back to the good run: both pages open.
     app.sidebar.selectbox[0].select(str(fabricated_run.run_dir)).run()
     assert not app.exception and not app.error
-    assert list(app.dataframe[0].value[c.MODEL]) == fabricated_run.model_names
+    assert list(app.dataframe[0].value[common.MODEL]) == fabricated_run.model_names
     app.switch_page(RUN_PAGE).run()
     assert not app.exception and not app.error
     assert app.title[0].value == "Run"
@@ -145,11 +145,11 @@ def test_picker_switches_between_runs(open_app, artifacts_dir):
     newer = fabricate_run(artifacts_dir, "20240601-000000_new", created="2024-06-01T00:00:00")
     app = open_app(artifacts_dir)
     assert app.sidebar.selectbox[0].value == str(newer.run_dir)
-    assert list(app.dataframe[0].value[c.MODEL]) == newer.model_names
+    assert list(app.dataframe[0].value[common.MODEL]) == newer.model_names
 
     app.sidebar.selectbox[0].select(str(older.run_dir)).run()
     assert not app.exception
-    assert list(app.dataframe[0].value[c.MODEL]) == older.model_names
+    assert list(app.dataframe[0].value[common.MODEL]) == older.model_names
     assert app.session_state["run_dir"] == str(older.run_dir)
 
 
@@ -158,7 +158,7 @@ def test_command_line_artifacts_beat_the_environment(monkeypatch, fabricated_run
     monkeypatch.setattr("sys.argv", [str(APP), "--artifacts", str(fabricated_run.run_dir.parent)])
     app = AppTest.from_file(APP, default_timeout=30).run()
     assert not app.exception and not app.info
-    assert list(app.dataframe[0].value[c.MODEL]) == fabricated_run.model_names
+    assert list(app.dataframe[0].value[common.MODEL]) == fabricated_run.model_names
 
 
 def test_a_rewritten_manifest_is_read_again_and_an_unchanged_one_is_cached(fabricated_run):
@@ -177,7 +177,7 @@ def test_a_rewritten_manifest_is_read_again_and_an_unchanged_one_is_cached(fabri
     # A newer mtime (training rewrote the manifest): read again.
     os.utime(manifest_path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
     assert loaders.load_run_tables(run_dir).manifest["dataset"]["name"] == "retrained"
-    assert loaders.load_manifest(run_dir)["dataset"]["name"] == "retrained"
+    assert loaders.load_manifest(run_dir).dataset.name == "retrained"
     assert [run.dataset for run in loaders.list_runs(run_dir.parent)] == ["retrained"]
 
 
@@ -243,21 +243,21 @@ def test_every_comparison_page_opens_on_the_zoo_run_with_pngs_and_csvs(zoo_app):
 def test_leaderboard_shows_every_model_with_intervals_and_tumor_scores(zoo_app, zoo):
     app = open_page(zoo_app, MODELS_PAGE)
     table = app.dataframe[0].value
-    assert list(table[c.MODEL]) == zoo.model_names
-    assert list(table.columns) == ct.LEADERBOARD_COLUMNS
-    rows = table.set_index(c.MODEL)
+    assert list(table[common.MODEL]) == zoo.model_names
+    assert list(table.columns) == models_view.LEADERBOARD_COLUMNS
+    rows = table.set_index(common.MODEL)
     for name, metrics in zoo.metrics.items():
-        assert rows.loc[name, c.ACCURACY] == pytest.approx(metrics["accuracy"])
-        assert rows.loc[name, c.MACRO_AUC] == pytest.approx(metrics["macro_auc"])
-        assert rows.loc[name, ct.ACCURACY_CI] != ""
+        assert rows.loc[name, common.ACCURACY] == pytest.approx(metrics["accuracy"])
+        assert rows.loc[name, common.MACRO_AUC] == pytest.approx(metrics["macro_auc"])
+        assert rows.loc[name, models_view.ACCURACY_CI] != ""
     predictions = zoo.predictions["mobilenet_v2"]
     is_tumor, called_tumor = predictions["label"] != "notumor", predictions["pred"] != "notumor"
-    assert rows.loc["mobilenet_v2", ct.TUMOR_SENSITIVITY] == pytest.approx(
+    assert rows.loc["mobilenet_v2", models_view.TUMOR_SENSITIVITY] == pytest.approx(
         (is_tumor & called_tumor).sum() / is_tumor.sum()
     )
-    assert rows.loc[zoo.failed_model, c.PROBLEM] == zoo.failed_error
-    shown = displayed_table(app.dataframe[0]).to_pandas().set_index(c.MODEL)
-    assert shown.loc["custom_cnn", ct.ACCURACY_GAP] == "+5.0%"
+    assert rows.loc[zoo.failed_model, common.PROBLEM] == zoo.failed_error
+    shown = displayed_table(app.dataframe[0]).to_pandas().set_index(common.MODEL)
+    assert shown.loc["custom_cnn", models_view.ACCURACY_GAP] == "+5.0%"
     interval_figure = charts(app)[0]
     assert {trace["name"] for trace in interval_figure["data"]} == set(zoo.good_models)
 
@@ -294,6 +294,25 @@ def test_confusion_page_counts_match_the_predictions(zoo_app, zoo):
     assert not app.exception
     glioma_row = charts(app)[0]["data"][0]["text"][0]
     assert all(text.endswith("%") for text in glioma_row)
+
+
+def test_confusion_page_shows_exactly_the_stored_matrices(open_app, tmp_path):
+    zoo = fabricate_zoo_run(tmp_path / "artifacts")
+    # A stored matrix no prediction table gives: the page must show it as stored.
+    n = len(CLASS_NAMES)
+    stored = [[row * n + column for column in range(n)] for row in range(n)]
+    path = model_dir(zoo.run_dir, "custom_cnn") / METRICS
+    write_json(path, {**read_json(path), "confusion_matrix": stored})
+    app = open_page(open_app(zoo.run_dir.parent), CONFUSION_PAGE)
+    figures_by_title = {figure["layout"]["title"]["text"]: figure for figure in charts(app)}
+
+    def shown(name):  # the counts written in the cells
+        return figures_by_title[name]["data"][0]["text"]
+
+    assert shown("custom_cnn") == [[str(count) for count in row] for row in stored]
+    for name in zoo.good_models:
+        expected = read_json(model_dir(zoo.run_dir, name) / METRICS)["confusion_matrix"]
+        assert shown(name) == [[str(count) for count in row] for row in expected], name
 
 
 def test_confusion_difference_of_two_chosen_models(zoo_app, zoo):
@@ -343,19 +362,19 @@ def test_training_page_marks_the_fine_tuning_phase(zoo_app, zoo):
 
 def test_calibration_page_overlays_models_with_their_ece(zoo_app, zoo):
     app = open_page(zoo_app, CALIBRATION_PAGE)
-    table = dataframe_with(app, ct.ECE).set_index(c.MODEL)
+    table = dataframe_with(app, common.ECE).set_index(common.MODEL)
     assert list(table.index) == zoo.good_models
     predictions = zoo.predictions["simple_cnn"]
     proba = predictions[[f"p_{name}" for name in CLASS_NAMES]].to_numpy()
     y_true = predictions["label"].map(CLASS_NAMES.index).to_numpy()
-    assert table.loc["simple_cnn", ct.ECE] == pytest.approx(expected_calibration_error(y_true, proba, 15))
+    assert table.loc["simple_cnn", common.ECE] == pytest.approx(expected_calibration_error(y_true, proba, 15))
     legend = [trace["name"] for trace in charts(app)[0]["data"] if trace.get("legendgroup")]
-    assert legend[0] == f"simple_cnn (ECE {table.loc['simple_cnn', ct.ECE]:.1%})"
+    assert legend[0] == f"simple_cnn (ECE {table.loc['simple_cnn', common.ECE]:.1%})"
 
     app.slider(key="calibration_bins").set_value(10).run()
     assert not app.exception
-    ten_bins = dataframe_with(app, ct.ECE).set_index(c.MODEL)
-    assert ten_bins.loc["simple_cnn", ct.ECE] == pytest.approx(expected_calibration_error(y_true, proba, 10))
+    ten_bins = dataframe_with(app, common.ECE).set_index(common.MODEL)
+    assert ten_bins.loc["simple_cnn", common.ECE] == pytest.approx(expected_calibration_error(y_true, proba, 10))
 
 
 def test_significance_page_tests_every_pair(zoo_app, zoo):

@@ -11,15 +11,23 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import cv2
+import keras
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bt_core.artifacts import STATUS_DONE, RunWriter, load_maps, read_manifest
+from bt_core.artifacts import layout
+from bt_core.artifacts import (
+    STATUS_DONE, RunWriter, load_maps, read_manifest, read_split, write_maps, write_test_heads,
+)
 from bt_core.explain import list_methods
-from bt_core.explain.precompute import precompute_run_maps
+from bt_core.runs.analyze import analyze_run
 from bt_core.models import create_model
-from dashboard import inspect_tables as it
+from bt_core.regions import box_pixel_bounds
+from dashboard.views import common
+from dashboard.views import inspect as inspect_view
+from dashboard.views import inspect_pictures as pictures_view
 from dashboard.settings import ARTIFACTS_ENV
 from fabricate import CLASS_NAMES, fabricate_run
 
@@ -28,13 +36,21 @@ INSPECT_PAGE = "app_pages/inspect.py"
 CONFUSION_PAGE = "app_pages/confusion.py"
 REAL_MODEL, NO_FILE_MODEL = "simple_cnn", "custom_cnn"
 SIDE = 32
-BOXED = "test_0000"  # the one test image with a tumor box in the dataset's boxes.csv
+BOXED = "test_0000"  # the one test image with a stored tumor box (test_boxes.csv)
 BOX = (0.25, 0.25, 0.5, 0.5)
+
+
+def write_boxes(writer: RunWriter, ids: list[str], boxes: dict[str, tuple[float, ...]]) -> None:
+    """The run's test_boxes.csv, as training writes it."""
+    table = pd.DataFrame.from_dict(boxes, orient="index", columns=["x_min", "y_min", "x_max", "y_max"])
+    writer.write_test_boxes(table.rename_axis("image"), ids)
 
 
 @pytest.fixture(scope="module")
 def inspect_run(tmp_path_factory):
-    """(fabricated run, test ids) with a real simple_cnn and its precomputed Grad-CAM."""
+    """A fabricated run with a real simple_cnn, analysed: its Grad-CAM maps with their
+    shares, the test images' head masks, and a stored tumor box for ``BOXED``. Its dataset
+    folder's boxes.csv names another box, which the page must never read."""
     root = tmp_path_factory.mktemp("inspect")
     fabricated = fabricate_run(
         root / "artifacts", good_models={REAL_MODEL: 2.0, NO_FILE_MODEL: 1.0}, image_side=SIDE
@@ -42,19 +58,33 @@ def inspect_run(tmp_path_factory):
     dataset = root / "dataset"
     dataset.mkdir()
     (dataset / "boxes.csv").write_text(
-        "image,label,x_min,y_min,x_max,y_max\n" + f"{BOXED},glioma," + ",".join(map(str, BOX)) + "\n",
-        encoding="utf-8",
+        "image,label,x_min,y_min,x_max,y_max\n" + f"{BOXED},glioma,0.6,0.6,0.9,0.9\n", encoding="utf-8"
     )
     manifest = read_manifest(fabricated.run_dir)
     manifest["dataset"]["root"] = str(dataset)
     writer = RunWriter(fabricated.run_dir, manifest)
+    # The analysis pass finds each test image's label in the split by its id.
+    split = read_split(fabricated.run_dir)
+    split.loc[split["split"] == "test", "path"] = fabricated.test_ids
+    writer.write_split(split)
+    write_boxes(writer, fabricated.test_ids, {BOXED: BOX})
     writer.save_model(REAL_MODEL, create_model(REAL_MODEL, len(CLASS_NAMES), input_size=SIDE))
     writer.set_model_status(
         REAL_MODEL, STATUS_DONE, preprocessing="rescale", last_conv_layer="last_conv", input_size=SIDE
     )
     writer.set_model_status(NO_FILE_MODEL, STATUS_DONE, preprocessing="rescale", input_size=SIDE)
-    precompute_run_maps(fabricated.run_dir, methods=["gradcam"], models=[REAL_MODEL], progress=None)
+    analyze_run(fabricated.run_dir, methods=["gradcam"], models=[REAL_MODEL], measure_method=None, progress=None)
     return fabricated
+
+
+@pytest.fixture(autouse=True)
+def no_dataset_boxes(monkeypatch):
+    """The page reads the boxes the run stored, never a dataset's boxes.csv."""
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the dashboard read a dataset's boxes.csv")
+
+    monkeypatch.setattr("bt_core.data.boxes.read_boxes", refuse)
 
 
 @pytest.fixture
@@ -89,7 +119,7 @@ def shown_image_id(app: AppTest) -> str:
 
 
 def test_every_method_has_a_label():
-    assert list(it.METHOD_LABELS) == list_methods()
+    assert list(common.METHOD_LABELS) == list_methods()
 
 
 def test_page_shows_one_column_per_model_with_the_map_source(open_inspect, inspect_run):
@@ -100,7 +130,7 @@ def test_page_shows_one_column_per_model_with_the_map_source(open_inspect, inspe
     assert app.multiselect(key="inspect_models").value == [REAL_MODEL, NO_FILE_MODEL]  # the usable ones
     first = inspect_run.test_ids[0]
     assert shown_image_id(app) == first and app.query_params["image"] == first
-    assert app.session_state[it.SELECTED_IMAGE_KEY] == first
+    assert app.session_state[inspect_view.SELECTED_IMAGE_KEY] == first
 
     captions = image_captions(app)
     assert len(captions) == 2  # the input and simple_cnn's overlay; custom_cnn has no model file
@@ -139,15 +169,43 @@ def test_an_image_id_in_the_url_opens_that_image_with_its_box(open_inspect, insp
     app = open_inspect(query={"image": wanted})
     assert shown_image_id(app) == wanted
     assert app.selectbox(key="inspect_image").value == wanted
+    assert any("No tumor box for this image." in caption.value for caption in app.caption)
 
     app = open_inspect(query={"image": BOXED})
     assert shown_image_id(app) == BOXED
-    assert any("tumor box" in caption.value for caption in app.caption)
+    assert any("Green: the stored tumor box" in caption.value for caption in app.caption)
+
+
+def test_shares_are_the_stored_ones_for_a_stored_map_and_measured_for_a_live_one(open_inspect, inspect_run):
+    from bt_core.artifacts import load_map_shares, load_run, load_test_images
+    from bt_core.explain import explain_spec
+
+    app = open_inspect(query={"image": BOXED})
+    assert image_captions(app)[1].endswith("· precomputed")
+    stored = pictures_view.stored_shares(load_map_shares(inspect_run.run_dir, REAL_MODEL, "gradcam"), BOXED)
+    assert np.isfinite(stored["in_box"]) and np.isfinite(stored["outside_head"])
+    captions = [caption.value for caption in app.caption]
+    assert pictures_view.shares_caption(stored) in captions
+
+    app.toggle(key="inspect_live").set_value(True)
+    run_page(app)
+    assert image_captions(app)[1].endswith("· live")
+    run = load_run(inspect_run.run_dir)
+    images, ids = load_test_images(inspect_run.run_dir)
+    position = list(ids).index(BOXED)
+    predicted = CLASS_NAMES.index(inspect_run.predictions[REAL_MODEL].set_index("id").loc[BOXED, "pred"])
+    model = keras.saving.load_model(run.models[REAL_MODEL].model_path, compile=False)
+    cam = explain_spec(model, run.entry(REAL_MODEL).spec, images[position : position + 1], "gradcam",
+                       class_index=predicted)[0]
+    outlines = pictures_view.stored_outlines(run.test_boxes(), run.test_heads(), position)
+    assert outlines.box == BOX
+    live = pictures_view.live_shares(cam, outlines, SIDE)
+    assert pictures_view.shares_caption(live) in [caption.value for caption in app.caption]
 
 
 def test_the_remembered_image_reopens_and_an_unknown_id_is_reported(open_inspect, inspect_run):
     remembered = inspect_run.test_ids[7]
-    app = open_inspect(state={it.SELECTED_IMAGE_KEY: remembered})
+    app = open_inspect(state={inspect_view.SELECTED_IMAGE_KEY: remembered})
     assert shown_image_id(app) == remembered
 
     app = open_inspect(query={"image": "no/such.png"})
@@ -170,12 +228,12 @@ def test_previous_and_next_buttons_wrap_and_update_the_url(open_inspect, inspect
 
 def test_filters_list_only_the_matching_images(open_inspect):
     app = open_inspect()
-    app.selectbox(key="inspect_filter").select(it.CONFIDENT_ERRORS)
+    app.selectbox(key="inspect_filter").select(inspect_view.CONFIDENT_ERRORS)
     run_page(app)
     options = app.selectbox(key="inspect_image").options
     assert options and shown_image_id(app) == options[0].split(" · ")[0]
     app.selectbox(key="inspect_class").select("notumor")
-    app.selectbox(key="inspect_filter").select(it.ALL_IMAGES)
+    app.selectbox(key="inspect_filter").select(inspect_view.ALL_IMAGES)
     run_page(app)
     assert all(" · notumor" in option for option in app.selectbox(key="inspect_image").options)
 
@@ -194,6 +252,10 @@ def test_an_uploaded_image_is_predicted_and_explained_live(open_inspect):
     assert captions[0] == "scan.png · no label"
     assert captions[1].startswith("Grad-CAM of ") and captions[1].endswith("· live")
     assert any(NO_FILE_MODEL in warning.value for warning in app.warning)
+    texts = [caption.value for caption in app.caption]
+    assert "No outlines: an upload has no stored tumor box or head mask." in texts
+    shares = [text for text in texts if "in the border band" in text]
+    assert shares and not any("outside the head" in text or "tumor box" in text for text in shares)
 
     app.get("file_uploader")[0].set_value(("notes.png", b"not an image at all", "image/png"))
     run_page(app)
@@ -242,3 +304,92 @@ def test_picking_another_run_keeps_the_page_working(monkeypatch, inspect_run, tm
         if inspect_run.predictions[REAL_MODEL].set_index("id").loc[inspect_run.test_ids[0], "pred"] == "pituitary"
         else "live"
     )
+
+
+# --------------------------------------------------------------------------- a crop_head run, dataset moved away
+
+CROP_BOX = (0.1, 0.55, 0.45, 0.9)  # in the cropped frame, where boxes.csv's box would not be
+CROP_SHARES = {"outside_head": 0.123, "border": 0.456, "in_box": 0.789}
+CROP_SHARES_CAPTION = "79% of the map in the tumor box · 12% outside the head · 46% in the border band"
+
+
+@pytest.fixture(scope="module")
+def crop_head_run(tmp_path_factory):
+    """A crop_head run whose dataset folder is gone, with stored boxes, head masks and the
+    precomputed maps (and their shares) of custom_cnn, which has no model file: the page
+    can only show what is stored."""
+    root = tmp_path_factory.mktemp("crop-head")
+    fabricated = fabricate_run(root / "artifacts", good_models={NO_FILE_MODEL: 2.0}, image_side=SIDE)
+    manifest = read_manifest(fabricated.run_dir)
+    manifest["preprocess"] = ["crop_head"]
+    manifest["dataset"]["root"] = str(root / "moved-away")  # not on this machine
+    writer = RunWriter(fabricated.run_dir, manifest)
+    writer.set_model_status(NO_FILE_MODEL, STATUS_DONE, preprocessing="rescale", input_size=SIDE)
+    ids = fabricated.test_ids
+    write_boxes(writer, ids, {BOXED: CROP_BOX})
+    heads = np.zeros((len(ids), SIDE, SIDE), bool)
+    heads[:, 4:28, 6:26] = True
+    write_test_heads(fabricated.run_dir, heads, ids)
+    predicted = fabricated.predictions[NO_FILE_MODEL].set_index("id").loc[ids, "pred"]
+    classes = np.array([CLASS_NAMES.index(name) for name in predicted])
+    maps = np.full((len(ids), 8, 8), 0.5, np.float32)  # uniform: measured now, its shares would differ
+    shares = {name: np.full(len(ids), value) for name, value in CROP_SHARES.items()}
+    shares["in_box"][1:] = np.nan  # only BOXED (the first) has a box
+    write_maps(fabricated.run_dir, NO_FILE_MODEL, "gradcam", maps, ids, classes, shares=shares)
+    return fabricated, heads
+
+
+def test_a_crop_head_run_without_its_dataset_shows_the_stored_box_head_and_shares(
+    monkeypatch, crop_head_run
+):
+    fabricated, heads = crop_head_run
+    assert not Path(read_manifest(fabricated.run_dir)["dataset"]["root"]).exists()
+    drawn: list[tuple[np.ndarray, np.ndarray]] = []
+    outlined_image = pictures_view.outlined_image
+
+    def spy(image, box=None, head=None):
+        picture = outlined_image(image, box, head)
+        drawn.append((np.asarray(image), picture))
+        return picture
+
+    monkeypatch.setattr(pictures_view, "outlined_image", spy)
+    monkeypatch.setattr("sys.argv", [str(APP)])
+    monkeypatch.setenv(ARTIFACTS_ENV, str(fabricated.run_dir.parent))
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    app.query_params["image"] = BOXED
+    app = run_page(app.switch_page(INSPECT_PAGE))
+
+    assert shown_image_id(app) == BOXED and image_captions(app)[1].endswith("· precomputed")
+    captions = [caption.value for caption in app.caption]
+    assert CROP_SHARES_CAPTION in captions
+    assert "Green: the stored tumor box (test_boxes.csv). White: the stored head outline (test_heads.npz)." in captions
+    assert len(drawn) == 2  # the input, then custom_cnn's overlay
+    for before, after in drawn:
+        side = after.shape[0]
+        col_start, row_start, col_stop, row_stop = box_pixel_bounds(CROP_BOX, side, side)
+        rows, cols = np.nonzero((after == pictures_view.BOX_COLOR).all(axis=-1))
+        # A 2 px line on the outermost pixels the stored box covers, one past them each side.
+        assert (cols.min(), rows.min(), cols.max(), rows.max()) == (col_start - 1, row_start - 1, col_stop, row_stop)
+        white = (after != before).any(axis=-1) & (after == pictures_view.HEAD_COLOR).all(axis=-1)
+        rows, cols = np.nonzero(white)
+        scale = side // SIDE  # the stored 32 px head mask, resized NEAREST to display size
+        assert (rows.min(), cols.min(), rows.max(), cols.max()) == (4 * scale, 6 * scale, 28 * scale - 1,
+                                                                    26 * scale - 1)
+
+
+def test_a_run_without_head_masks_draws_no_head_outline_and_says_so(monkeypatch, crop_head_run, tmp_path):
+    import shutil
+
+    fabricated, _heads = crop_head_run
+    run_dir = tmp_path / "artifacts" / fabricated.run_dir.name
+    shutil.copytree(fabricated.run_dir, run_dir)
+    layout.heads_path(run_dir).unlink()
+    monkeypatch.setattr("sys.argv", [str(APP)])
+    monkeypatch.setenv(ARTIFACTS_ENV, str(run_dir.parent))
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    app.query_params["image"] = BOXED
+    app = run_page(app.switch_page(INSPECT_PAGE))
+    captions = [caption.value for caption in app.caption]
+    assert any("No head outline: the run has no stored head masks" in caption for caption in captions)
+    assert CROP_SHARES_CAPTION in captions  # the stored shares do not need the masks
+    assert "No tumor box" not in " ".join(captions)

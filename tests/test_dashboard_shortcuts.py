@@ -6,7 +6,6 @@ bt_core.shortcuts.flags, so they follow the documented thresholds)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pandas as pd
@@ -15,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from bt_core.artifacts import SHORTCUTS_SUMMARY, shortcuts_dir
 from bt_core.shortcuts import flags
-from dashboard import shortcut_tables as sc
+from dashboard.views import shortcut_model as shortcut_model_view
+from dashboard.views import shortcuts as shortcuts_view
 from fabricate import (
     CLASS_NAMES,
     SHORTCUT_GAUSSIAN,
@@ -71,11 +71,11 @@ def test_page_shows_the_verdict_naming_the_flagged_model(open_app, measured):
     assert f"Not flagged by any threshold: **{CLEAN}**" in verdict
 
     table = app.dataframe[0].value
-    assert list(table.columns) == sc.VERDICT_COLUMNS
-    rows = table.set_index(sc.MODEL)
-    assert rows.loc[FLAGGED, sc.FLAGGED] == sc.YES and rows.loc[CLEAN, sc.FLAGGED] == sc.NO
-    assert rows.loc[FLAGGED, sc.ACCURACY] == pytest.approx(accuracy)
-    assert rows.loc[sc.BASELINE_LABELS["random"], sc.OUTSIDE_HEAD] == pytest.approx(RANDOM["outside_head"])
+    assert list(table.columns) == shortcuts_view.VERDICT_COLUMNS
+    rows = table.set_index(shortcuts_view.MODEL)
+    assert rows.loc[FLAGGED, shortcuts_view.FLAGGED] == shortcuts_view.YES and rows.loc[CLEAN, shortcuts_view.FLAGGED] == shortcuts_view.NO
+    assert rows.loc[FLAGGED, shortcuts_view.ACCURACY] == pytest.approx(accuracy)
+    assert rows.loc[shortcuts_view.BASELINE_LABELS["random"], shortcuts_view.OUTSIDE_HEAD] == pytest.approx(RANDOM["outside_head"])
     captions = " ".join(texts(app.caption))
     assert "OUTSIDE_HEAD_LIMIT" in captions and flags.FLAG_SENTENCES["in_box"] in captions
     assert "efficientnet_b0" in captions  # skipped, with its reason
@@ -90,14 +90,14 @@ def test_page_shows_the_verdict_naming_the_flagged_model(open_app, measured):
     assert any("precomputed Grad-CAM" in text for text in texts(app.caption))
     links = [link for link in app.get("page_link") if link.proto.page.endswith("inspect")]
     assert len(links) == 1
-    worst = sc.worst_images(pd.read_csv(shortcuts_dir(fabricated.run_dir) / "models" / f"{FLAGGED}.csv",
-                                        dtype={"id": str}), sc.BY_OUTSIDE, 12)
+    worst = shortcut_model_view.worst_images(pd.read_csv(shortcuts_dir(fabricated.run_dir) / "models" / f"{FLAGGED}.csv",
+                                        dtype={"id": str}), shortcut_model_view.BY_OUTSIDE, 12)
     assert parse_qs(links[0].proto.query_string) == {"image": [worst["id"][0]]}
     assert sum("Clever-Hans candidate" in text for text in texts(app.markdown)) == 1  # the badge
     assert any("well above chance" in text for text in texts(app.markdown))
     assert any("close to chance" in text for text in texts(app.markdown))
     dedup = next(frame.value for frame in app.dataframe if "Accuracy (de-dup)" in frame.value.columns)
-    assert dedup.set_index(sc.MODEL).loc[FLAGGED, "Accuracy (de-dup)"] == pytest.approx(0.5)
+    assert dedup.set_index(shortcuts_view.MODEL).loc[FLAGGED, "Accuracy (de-dup)"] == pytest.approx(0.5)
     labels = [button.proto.label for button in app.get("download_button")]
     assert labels.count("Download CSV") >= 5 and "Download all 2 pairs (CSV)" in labels
 
@@ -107,7 +107,7 @@ def test_page_follows_the_chosen_model_and_ranking(open_app, measured):
     app = run_page(open_app(fabricated.run_dir.parent), SHORTCUTS_PAGE)
     app.selectbox(key="shortcuts_model").select(CLEAN)
     run_page(app)
-    app.radio(key="shortcuts_worst_by").set_value(sc.BY_BACKGROUND)
+    app.radio(key="shortcuts_worst_by").set_value(shortcut_model_view.BY_BACKGROUND)
     app.slider(key="shortcuts_worst_n").set_value(3)
     run_page(app)
     assert not app.error, texts(app.error)
@@ -119,21 +119,21 @@ def test_page_follows_the_chosen_model_and_ranking(open_app, measured):
 
 
 def method_frame(app: AppTest) -> pd.DataFrame:
-    return next(frame.value for frame in app.dataframe if list(frame.value.columns) == sc.METHOD_TABLE_COLUMNS)
+    return next(frame.value for frame in app.dataframe if list(frame.value.columns) == shortcut_model_view.METHOD_TABLE_COLUMNS)
 
 
 def test_page_compares_where_each_method_looks_with_the_baselines(open_app, measured):
     fabricated, summary = measured
     app = run_page(open_app(fabricated.run_dir.parent), SHORTCUTS_PAGE)
     assert any(text == "**Where each method looks**" for text in texts(app.markdown))
-    rows = method_frame(app).set_index(sc.METHOD)
-    assert list(rows.index) == ["Grad-CAM", "Faster Score-CAM", *sc.BASELINE_LABELS.values()]
-    assert list(rows[sc.SCORED]) == [sc.YES, sc.NO, "", ""]
+    rows = method_frame(app).set_index(shortcut_model_view.METHOD)
+    assert list(rows.index) == ["Grad-CAM", "Faster Score-CAM", *shortcuts_view.BASELINE_LABELS.values()]
+    assert list(rows[shortcut_model_view.SCORED]) == [shortcuts_view.YES, shortcuts_view.NO, "", ""]
     by_method = summary["models"][FLAGGED]["attention_by_method"]
-    assert rows.loc["Faster Score-CAM", sc.OUTSIDE_HEAD] == pytest.approx(
+    assert rows.loc["Faster Score-CAM", shortcuts_view.OUTSIDE_HEAD] == pytest.approx(
         by_method["faster_scorecam"]["all"]["outside_head"])
-    assert rows.loc["Grad-CAM", sc.BORDER] == pytest.approx(by_method["gradcam"]["all"]["border"])
-    assert rows.loc[sc.BASELINE_LABELS["random"], sc.OUTSIDE_HEAD] == pytest.approx(RANDOM["outside_head"])
+    assert rows.loc["Grad-CAM", shortcuts_view.BORDER] == pytest.approx(by_method["gradcam"]["all"]["border"])
+    assert rows.loc[shortcuts_view.BASELINE_LABELS["random"], shortcuts_view.OUTSIDE_HEAD] == pytest.approx(RANDOM["outside_head"])
     assert ("The score and flags use Grad-CAM; methods that disagree deserve a look on the Inspect page."
             in texts(app.caption))
 
@@ -143,11 +143,11 @@ def test_page_compares_where_each_method_looks_with_the_baselines(open_app, meas
     group.select("notumor")
     run_page(app)
     assert not app.error, texts(app.error)
-    rows = method_frame(app).set_index(sc.METHOD)
+    rows = method_frame(app).set_index(shortcut_model_view.METHOD)
     notumor = by_method["faster_scorecam"]["notumor"]
-    assert rows.loc["Faster Score-CAM", sc.OUTSIDE_HEAD] == pytest.approx(notumor["outside_head"])
-    assert rows.loc["Faster Score-CAM", sc.IMAGES] == notumor["n_images"]
-    assert rows.loc[sc.BASELINE_LABELS["random"], sc.IMAGES] == notumor["n_images"]
+    assert rows.loc["Faster Score-CAM", shortcuts_view.OUTSIDE_HEAD] == pytest.approx(notumor["outside_head"])
+    assert rows.loc["Faster Score-CAM", shortcut_model_view.IMAGES] == notumor["n_images"]
+    assert rows.loc[shortcuts_view.BASELINE_LABELS["random"], shortcut_model_view.IMAGES] == notumor["n_images"]
 
 
 def test_a_summary_without_methods_compared_says_so_in_one_line(open_app, artifacts_dir):
@@ -161,7 +161,7 @@ def test_a_summary_without_methods_compared_says_so_in_one_line(open_app, artifa
     app = run_page(open_app(artifacts_dir), SHORTCUTS_PAGE)
     assert not app.error, texts(app.error)
     assert any("compares no explanation methods" in text for text in texts(app.caption))
-    assert not [frame for frame in app.dataframe if list(frame.value.columns) == sc.METHOD_TABLE_COLUMNS]
+    assert not [frame for frame in app.dataframe if list(frame.value.columns) == shortcut_model_view.METHOD_TABLE_COLUMNS]
     assert app.get("plotly_chart")  # the rest of the model's section is there
 
 
@@ -198,6 +198,6 @@ def test_a_malformed_summary_does_not_raise(open_app, artifacts_dir):
     }), encoding="utf-8")
     app = run_page(open_app(artifacts_dir), SHORTCUTS_PAGE)
     table = app.dataframe[0].value
-    assert list(table[sc.MODEL]) == ["small_cnn", "mobilenet_v2"]
-    assert set(table[sc.FLAGGED]) == {sc.NO}
+    assert list(table[shortcuts_view.MODEL]) == ["small_cnn", "mobilenet_v2"]
+    assert set(table[shortcuts_view.FLAGGED]) == {shortcuts_view.NO}
     assert any("**?** duplicate pairs" in text for text in texts(app.markdown))

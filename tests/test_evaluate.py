@@ -11,7 +11,7 @@ from bt_core import cli
 from bt_core import artifacts as art
 from bt_core.data.images import read_image
 from bt_core.runs.evaluate import check_evaluation_name, evaluate_run, evaluation_mode
-from bt_core.metrics.classification import metrics_from_predictions
+from bt_core.metrics import metrics_from_predictions
 from bt_core.data.preprocess import preprocess_batch
 from imagefolders import CLASSES, make_kaggle, make_pool, write_images
 
@@ -156,6 +156,7 @@ def test_names_and_modes():
             check_evaluation_name(bad)
     assert evaluation_mode(["b", "a"], ["a", "b"]) == "classes"
     assert evaluation_mode(["glioma", "no_tumor"], ["tumor", "notumor"]) == "tumor"
+    assert evaluation_mode(["glioma", "No Tumor"], ["notumor", "tumor"]) == "tumor"  # any spelling data.classes knows
     with pytest.raises(ValueError, match="no no-tumor class"):
         evaluation_mode(["glioma", "pituitary"], ["tumor", "notumor"])
 
@@ -197,3 +198,31 @@ def test_dashboard_switches_every_page_to_an_evaluation(run_dir, external, monke
         assert app.title[0].value == title
     app.switch_page("app_pages/run_details.py").run()
     assert any(header.value == "External evaluation" for header in app.subheader)
+
+
+def test_a_run_that_spells_it_no_tumor_is_scored_as_tumor_detection(tmp_path):
+    from dataclasses import replace
+
+    from bt_core.models import create_model, get_spec
+    from bt_core.training.config import RunConfig
+
+    classes = ("glioma", "No Tumor", "pituitary")
+    spec = replace(get_spec(MODEL), input_size=SIZE)
+    writer = art.RunWriter(tmp_path / "nt", art.Manifest(
+        run_id="nt", class_names=classes, image_size=SIZE,
+        config=RunConfig(data="d", models=(MODEL,), img_size=SIZE).to_dict(), models={MODEL: art.ModelEntry(MODEL)},
+    ))
+    model = create_model(MODEL, len(classes), input_size=SIZE)
+    writer.save_model(MODEL, model)
+    writer.set_model_status(MODEL, art.STATUS_DONE, weights=None, **art.ModelEntry.spec_fields(spec))
+    data = tmp_path / "tumor-data"
+    write_images(data / "tumor", 0, 2, 36, seed=7)
+    write_images(data / "notumor", 2, 2, 36, seed=8)
+    evaluation = art.load_run(evaluate_run(writer.run_dir, data, say=lambda _line: None))
+    assert evaluation.evaluation.mode == "tumor" and evaluation.evaluation.negative_class == "No Tumor"
+    assert evaluation.entry(MODEL).collapsed_from == classes
+    images, _ids = art.load_test_images(evaluation.directory)
+    three = model.predict(preprocess_batch(images, spec.preprocessing), verbose=0)
+    predictions = evaluation.models[MODEL].predictions
+    np.testing.assert_allclose(predictions["p_notumor"], three[:, 1], atol=1e-5)
+    np.testing.assert_allclose(predictions["p_tumor"], 1 - three[:, 1], atol=1e-5)

@@ -5,7 +5,7 @@ import pytest
 from sklearn import metrics as skm
 
 from bt_core.artifacts import predictions_frame
-from bt_core.metrics.classification import classification_summary, metrics_from_predictions
+from bt_core.metrics import classification_summary, metrics_from_predictions
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
@@ -60,3 +60,30 @@ def test_from_predictions_table_equals_from_arrays(fixed_predictions):
     y_true, proba = fixed_predictions
     frame = predictions_frame([f"img{i}" for i in range(200)], [CLASSES[i] for i in y_true], proba, CLASSES)
     assert metrics_from_predictions(frame, CLASSES) == classification_summary(y_true, proba, CLASSES)
+
+
+def test_summary_keys_are_those_of_metrics_json(fixed_predictions):
+    summary = classification_summary(*fixed_predictions, CLASSES)
+    assert list(summary) == [
+        "n_test", "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
+        "weighted_recall", "weighted_f1", "macro_auc", "log_loss", "per_class", "confusion_matrix",
+    ]
+    assert list(summary["per_class"]) == CLASSES
+    assert list(summary["per_class"]["glioma"]) == ["precision", "recall", "f1", "support", "auc"]
+
+
+def test_a_never_predicted_class_scores_zero_precision_not_nan():
+    y_true = np.array([0, 1, 2, 0, 1, 2])
+    proba = np.array([[0.7, 0.1, 0.1, 0.1]] * 3 + [[0.1, 0.7, 0.1, 0.1]] * 3)
+    summary = classification_summary(y_true, proba, CLASSES)
+    assert summary["per_class"]["notumor"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2, "auc": 0.5}
+    assert summary["per_class"]["pituitary"]["support"] == 0 and summary["per_class"]["pituitary"]["auc"] is None
+    assert summary["confusion_matrix"][2] == [1, 1, 0, 0]
+
+
+def test_labels_outside_the_classes_are_refused(fixed_predictions):
+    y_true, proba = fixed_predictions
+    frame = predictions_frame([f"img{i}" for i in range(200)], [CLASSES[i] for i in y_true], proba, CLASSES)
+    frame.loc[3, "label"] = "astrocytoma"
+    with pytest.raises(ValueError, match=r"\['astrocytoma'\] are not among the classes"):
+        metrics_from_predictions(frame, CLASSES)

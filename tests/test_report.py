@@ -7,7 +7,7 @@ import pytest
 
 from bt_core.artifacts import load_run
 from dashboard.report import build_report
-from fabricate import fabricate_run, fabricate_zoo_run
+from fabricate import fabricate_run
 
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 # Every plotly.js bundle starts with this banner.
@@ -42,11 +42,6 @@ class TagBalance(HTMLParser):
     def handle_data(self, data):
         if self.stack and self.stack[-1] == "script":
             self.scripts[-1] += data
-
-
-@pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    return fabricate_zoo_run(tmp_path_factory.mktemp("artifacts"))
 
 
 @pytest.fixture(scope="module")

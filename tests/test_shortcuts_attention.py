@@ -13,18 +13,16 @@ from bt_core.shortcuts.attention import (
     MEASURES,
     attention_table,
     baseline_summary,
-    border_share,
     box_energy,
     centered_gaussian_maps,
     default_tolerance,
-    energy_share,
     outside_head_share,
     pointing_game,
     random_maps,
     relevance_rank_accuracy,
     summarize_attention,
 )
-from bt_core.regions import border_band, box_masks, has_box, head_masks
+from bt_core.regions import border_band, box_masks, head_masks, map_share
 
 SIZE = 32
 CENTER_BOX = (0.25, 0.25, 0.75, 0.75)  # pixels 8..23 at 32 px, centred on 15.5
@@ -70,12 +68,11 @@ def test_region_errors() -> None:
         head_masks(np.zeros((SIZE, SIZE, 3), np.uint8))
 
 
-def test_box_masks_and_has_box() -> None:
+def test_box_masks() -> None:
     masks = box_masks([CENTER_BOX, NO_BOX], (SIZE, SIZE))
     assert masks.shape == (2, SIZE, SIZE) and masks.dtype == bool
     assert masks[0].sum() == 16 * 16 and masks[0, 8:24, 8:24].all()
     assert not masks[1].any()
-    assert has_box([CENTER_BOX, NO_BOX]).tolist() == [True, False]
 
 
 def test_head_masks_find_the_disc() -> None:
@@ -89,23 +86,25 @@ def test_corner_map_is_all_border_and_outside_head() -> None:
     images = disc_images(1)
     cam = np.zeros((1, SIZE, SIZE), np.float32)
     cam[0, :3, :3] = 1.0
-    assert border_share(cam, (SIZE, SIZE))[0] == pytest.approx(1.0)
+    assert map_share(cam, border_band((SIZE, SIZE)))[0] == pytest.approx(1.0)
     assert outside_head_share(cam, head_masks(images))[0] == pytest.approx(1.0)
     table = attention_table(cam, images, [0], ["a"])
     assert table.loc[0, "border"] == pytest.approx(1.0)
     assert table.loc[0, "outside_head"] == pytest.approx(1.0)
 
 
-def test_energy_share_resizes_and_is_nan_without_mass() -> None:
-    band = border_band((SIZE, SIZE), 0.1)
-    flat_low_res = np.ones((1, 8, 8), np.float16)  # resized bilinearly to 32 x 32
-    assert energy_share(flat_low_res, band)[0] == pytest.approx(band.mean())
-    negative = -np.ones((1, SIZE, SIZE))  # clipped at 0: no energy at all
-    assert np.isnan(energy_share(negative, band)[0])
-    with pytest.raises(ValueError, match=r"masks must be \(H, W\) or \(N, H, W\)"):
-        energy_share(np.ones((2, 4, 4)), np.ones((3, 4, 4), bool))
-    with pytest.raises(ValueError, match=r"maps must be \(N, h, w\)"):
-        energy_share(np.ones((4, 4)), band)
+def test_an_image_with_no_head_found_counts_nothing_outside_the_head() -> None:
+    images = np.concatenate([disc_images(1), np.zeros((1, SIZE, SIZE, 3), np.uint8)])  # image 1: no head
+    cam = np.zeros((2, SIZE, SIZE), np.float32)
+    cam[:, :3, :3] = 1.0  # all energy in the corner
+    table = attention_table(cam, images, [0, 0], ["a"])  # default: the usable head masks
+    assert table["outside_head"].tolist() == pytest.approx([1.0, 0.0])
+    raw = attention_table(cam, images, [0, 0], ["a"], head_masks=head_masks(images))
+    assert raw.loc[1, "outside_head"] == pytest.approx(1.0)  # what the raw, empty mask would say
+    reference = baseline_summary(images[1:], [0], ["a"])
+    assert reference.loc[("random", "all"), "outside_head"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match=r"head_masks must be \(N, H, W\)"):
+        attention_table(cam, images, [0, 0], ["a"], head_masks=np.ones((SIZE, SIZE), bool))
 
 
 def test_box_energy_is_nan_without_box() -> None:

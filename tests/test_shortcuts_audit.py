@@ -1,4 +1,4 @@
-"""Dataset audit: exact / near duplicates across splits, de-duplicated test ids, source probe."""
+"""Dataset audit: exact / near duplicates across splits and the de-duplicated test set."""
 
 import time
 
@@ -9,12 +9,10 @@ import pytest
 from bt_core.shortcuts.audit import (
     DEFAULT_MAX_DISTANCE,
     MIN_SIMILARITY,
-    deduplicated_test_ids,
     deduplicated_test_mask,
     find_duplicates,
     hamming_pairs,
     hash_images,
-    source_probe,
 )
 from imagefolders import SHARED_DATA
 
@@ -91,13 +89,12 @@ def test_cross_split_duplicate_leaves_the_test_set_and_test_groups_keep_one(orig
     report = find_duplicates(hash_images(images), splits, labels, ids)
     test_ids = [i for i, s in zip(ids, splits) if s == "test"]
     # te_a copies train, te_e copies val; te_d / te_d2 are one group inside test: keep te_d.
-    assert deduplicated_test_ids(report.pairs, test_ids) == ["te_c", "te_d"]
     assert deduplicated_test_mask(report.pairs, test_ids).tolist() == [False, True, True, False, False]
     summary = report.summary.set_index(["split_pair", "kind"])
     assert summary.loc[("train-test", "near"), "pairs"] == 1  # oriented train first
     assert summary.loc[("val-test", "exact"), "images"] == 2
     assert summary.loc[("test-test", "near"), "pairs"] == 1
-    assert deduplicated_test_ids(report.pairs.iloc[0:0], test_ids) == test_ids
+    assert deduplicated_test_mask(report.pairs.iloc[0:0], test_ids).all()
 
 
 def test_same_image_in_two_classes_is_a_conflict(originals):
@@ -135,49 +132,6 @@ def test_bad_arguments():
         hash_images([np.zeros((8, 8), dtype=np.float32)])
 
 
-def marked_dataset(where: str, per_class: int = 60, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Two classes of fake scans; class 1 has a bright square either in a corner or in the centre."""
-    images, labels = [], []
-    for label in (0, 1):
-        for index in range(per_class):
-            image = scan(1000 * label + index, size)
-            if label == 1 and where == "corner":
-                image[1:5, 1:5] = 255
-            if label == 1 and where == "centre":
-                image[28:36, 28:36] = 255
-            images.append(image)
-            labels.append(label)
-    return np.array(images), np.array(labels)
-
-
-def test_source_probe_reads_the_corner_mark_from_the_border_band():
-    images, labels = marked_dataset("corner")
-    probe = source_probe(images, labels)  # default region: the border band
-    assert probe.balanced_accuracy >= 0.95 and probe.chance == 0.5 and probe.folds == 5
-    assert 0.3 < probe.region_share < 0.4  # a 10 % band on each side of a square
-
-
-def test_source_probe_is_near_chance_when_only_the_centre_differs():
-    images, labels = marked_dataset("centre")
-    border = source_probe(images, labels)
-    assert border.balanced_accuracy < 0.7
-    # The same data seen through the centre: the mark is found, so the probe itself works.
-    centre = np.zeros(images.shape[1:], dtype=bool)
-    centre[16:48, 16:48] = True
-    assert source_probe(images, labels, masks=centre).balanced_accuracy >= 0.95
-    per_image = np.repeat(~centre[None], len(images), axis=0)
-    assert source_probe(images, labels, masks=per_image).balanced_accuracy < 0.7
-    assert source_probe(images, labels, masks=lambda gray: gray < 40).chance == 0.5
-
-
-def test_source_probe_needs_two_classes():
-    images, labels = marked_dataset("corner", per_class=3)
-    with pytest.raises(ValueError, match="2 classes"):
-        source_probe(images, np.zeros(len(images)))
-    with pytest.raises(ValueError, match="does not match"):
-        source_probe(images, labels, masks=np.ones((10, 10), dtype=bool))
-
-
 @pytest.mark.shared_data
 def test_brain_tumor_mri_has_cross_split_duplicates():
     if not BRAIN_TUMOR_MRI.is_dir():
@@ -192,7 +146,7 @@ def test_brain_tumor_mri_has_cross_split_duplicates():
     pairs = report.pairs
     cross = pairs[pairs["split_a"] != pairs["split_b"]]
     test_ids = items.loc[items["source"] == "test", "path"]
-    kept = deduplicated_test_ids(pairs, test_ids)
+    kept = test_ids[deduplicated_test_mask(pairs, test_ids)]
     print(
         f"\nhashed {len(items)} images in {seconds:.1f} s; pairs: "
         f"{pairs.groupby([pairs['split_a'] + '-' + pairs['split_b'], 'kind']).size().to_dict()}; "

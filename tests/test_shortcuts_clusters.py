@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from bt_core.regions import map_share
 from bt_core.shortcuts.clusters import (
     MAX_EIGEN_RATIO,
     choose_k,
@@ -72,6 +73,12 @@ def test_corner_group_off_the_head_is_the_only_clever_hans_candidate():
     per_image = np.repeat(disc_head()[None], len(maps), axis=0)
     again = strategy_clusters(maps, head_masks=per_image)
     assert [c.off_head for c in again.clusters] == pytest.approx([c.off_head for c in result.clusters])
+    # Shares measured already (the attention table's outside_head) give the same clusters' shares.
+    measured = 1.0 - map_share(maps, disc_head())
+    given = strategy_clusters(maps, seed=0, off_head=measured)
+    assert [c.off_head for c in given.clusters] == [c.off_head for c in result.clusters]
+    with pytest.raises(ValueError, match="one share per map"):
+        strategy_clusters(maps, off_head=measured[:-1])
 
 
 def test_candidates_need_head_masks_unless_told_otherwise():

@@ -11,16 +11,16 @@ from bt_core.shortcuts.probes import (
     deletion_insertion,
     head_only,
     mask_images,
-    negative_index,
     occlude_boxes,
     predict_proba,
+    probe_probabilities,
     probe_table,
 )
 from bt_core.regions import box_masks, head_masks
 
 SIZE = 32
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
-# Tumor box inside the head disc: pixel columns 17..25, rows 12..20 at 32 px.
+# Tumor box inside the head disc: pixel columns 18..25, rows 13..20 at 32 px (pixel centres).
 TUMOR_BOX = (0.55, 0.4, 0.8, 0.65)
 NO_BOX = (np.nan,) * 4
 
@@ -84,6 +84,31 @@ def tumor_images() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return images, labels, boxes
 
 
+def faint_patch_predict(images: np.ndarray) -> np.ndarray:
+    """Class 1 when the faint patch (intensity 5) of no_head_images is anywhere, else class 0."""
+    return one_hot((images[..., 0] == 5).any(axis=(1, 2)).astype(int), 2)
+
+
+def no_head_images() -> np.ndarray:
+    """A 2 x 2 mark (too small to be a head: none is found) and a faint patch below the threshold."""
+    images = np.zeros((2, SIZE, SIZE, 3), np.uint8)
+    images[:, 1:3, 1:3] = 255
+    images[:, 20:30, 20:30] = 5
+    return images
+
+
+def test_an_image_with_no_head_found_is_all_head_so_its_background_is_black() -> None:
+    images, labels = no_head_images(), np.array([1, 1])
+    raw = head_masks(images)
+    assert raw.any() and raw.mean() < 0.02  # the mark alone: no head found
+    table = probe_table(faint_patch_predict, images, labels, ["notumor", "glioma"])
+    # Taken as all head, the background-only copy is black: a failed mask cannot look like a shortcut.
+    assert table.loc["background_only", "accuracy"] == 0.0 and table.loc["head_only", "accuracy"] == 1.0
+    # The raw mask would leave the faint patch as "background", which then gives the class away.
+    with_raw = probe_probabilities(faint_patch_predict, images, raw)
+    assert (with_raw["background_only"][1].argmax(axis=1) == 1).all()
+
+
 def test_box_reader_loses_its_tumors_when_the_box_is_occluded() -> None:
     images, labels, boxes = tumor_images()
     table = probe_table(box_predict, images, labels, ["glioma", "notumor"], boxes=boxes)
@@ -118,11 +143,23 @@ def test_masking() -> None:
         mask_images(images, masks[:2])
 
 
-def test_negative_class_and_predict_checks() -> None:
-    assert negative_index(["glioma", "no_tumor"], "notumor") == 1
-    assert negative_index(["No Tumor", "glioma"]) == 0
-    with pytest.raises(ValueError, match="negative class 'healthy' is not among"):
-        negative_index(CLASSES, "healthy")
+@pytest.mark.parametrize("negative", ["notumor", "no_tumor", "No Tumor"])
+def test_tumor_predicted_finds_every_spelling_of_the_negative_class(negative: str) -> None:
+    images, labels = marked_images()  # the corner reader predicts each label exactly
+    names = [negative if name == "notumor" else name for name in CLASSES]
+    table = probe_table(corner_predict, images, labels, names)
+    # Two of the eight images are no-tumor (label 2): 6 / 8 are called a tumor.
+    assert table.loc["original", "tumor_predicted"] == pytest.approx(0.75)
+
+
+def test_tumor_predicted_is_nan_without_a_negative_class() -> None:
+    images, labels = marked_images()
+    table = probe_table(corner_predict, images, labels, ["glioma", "meningioma", "healthy", "pituitary"])
+    assert table["tumor_predicted"].isna().all()
+    assert table.loc["original", "accuracy"] == 1.0  # the rest of the table is still there
+
+
+def test_predict_checks() -> None:
     images, labels = marked_images()
     with pytest.raises(ValueError, match=r"predict must return \(N, C\)"):
         predict_proba(lambda x: np.ones(len(x)), images)

@@ -7,14 +7,12 @@ from sklearn.utils.class_weight import compute_class_weight
 from bt_core.training.config import seed_everything
 from bt_core.data.dataset import SplitArrays, load_dataset
 from bt_core.models import create_model, get_spec
+from bt_core.training.batches import ImageBatches, augment_batch, balanced_class_weights
 from bt_core.training.train import (
     PHASE_FINE_TUNE,
     PHASE_HEAD,
     PHASE_SCRATCH,
-    ImageBatches,
     _phases,
-    augment_batch,
-    balanced_class_weights,
     check_augment_mode,
     loss_for,
     predict_proba,

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bt_core import cli
 from bt_core import artifacts as art
-from bt_core.metrics.classification import metrics_from_predictions
+from bt_core.metrics import metrics_from_predictions
 from bt_core.models import get_spec
 from bt_core.data.preprocess import preprocess_batch
 from imagefolders import CLASSES, make_kaggle, make_pool
@@ -346,3 +347,23 @@ def test_merge_refuses_a_model_finished_twice_but_a_finished_copy_beats_a_failed
     assert run.models["simple_cnn"].usable and run.models["simple_cnn"].info["from_run"] == "shard-a"
     assert merge([shard_a, shard_b], tmp_path / "out", "retried") == 2  # never over an existing run
     assert "already exists" in capsys.readouterr().err
+
+
+def test_a_merged_run_keeps_the_test_boxes_and_head_masks_of_its_shards(shards, tmp_path):
+    shard_a = tampered_copy(shards[0], tmp_path, lambda manifest, folder: None)
+    _images, ids = art.load_test_images(shard_a)
+    boxes = pd.DataFrame({"x_min": [0.1], "y_min": [0.2], "x_max": [0.5], "y_max": [0.6]},
+                         index=pd.Index([ids[1]], name="image"))
+    assert art.write_test_boxes(shard_a, boxes, ids) == 1
+    heads = np.zeros((len(ids), 8, 8), bool)
+    heads[:, 2:6, 2:6] = True
+    art.write_test_heads(shard_a, heads, ids)
+    assert merge([shard_a, shards[1]], tmp_path / "out") == 0
+    merged = art.load_run(tmp_path / "out" / "merged")
+    assert merged.typed_manifest.dataset == art.load_manifest(shard_a).dataset
+    for file_name in (art.TEST_BOXES, art.TEST_HEADS):
+        assert (merged.directory / file_name).read_bytes() == (shard_a / file_name).read_bytes(), file_name
+    stored = merged.test_boxes()
+    np.testing.assert_allclose(stored[1], [0.1, 0.2, 0.5, 0.6])
+    assert np.isnan(np.delete(stored, 1, axis=0)).all()
+    np.testing.assert_array_equal(merged.test_heads(), heads)

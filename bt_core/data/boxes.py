@@ -2,7 +2,8 @@
 
 Format: ``image,label,x_min,y_min,x_max,y_max``; ``image`` is the path relative to the
 root (forward slashes); coordinates are normalized to [0, 1], x right, y down. No-tumor
-images have no row. Invalid rows are reported, not fatal.
+images have no row. Invalid rows are reported, not fatal. The boxes refer to the image files;
+:func:`fit_boxes_to_frames` carries them into the frame of the decoded images (a head crop).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bt_core.data.image_ops import IDENTITY, map_boxes
 from bt_core.data.layouts import SkippedFile
 
 BOXES_FILE = "boxes.csv"
@@ -54,3 +56,19 @@ def read_boxes(root: str | Path) -> tuple[pd.DataFrame, list[SkippedFile]]:
     boxes = coords[valid].astype(float)
     boxes.index = pd.Index(table["image"][valid], name="image")
     return boxes, rejected
+
+
+def fit_boxes_to_frames(boxes: pd.DataFrame, frames: pd.DataFrame) -> tuple[pd.DataFrame, list[SkippedFile]]:
+    """Each box (indexed by image path) in its image's frame (``frames``: rows of
+    ``Frame.as_array`` by path; identity where absent), clipped to [0, 1]; a box left with
+    no area (it lay wholly outside the crop) is dropped and reported."""
+    if boxes.empty:
+        return boxes, []
+    present = frames.reindex(boxes.index).to_numpy(dtype=np.float64)
+    identity = IDENTITY.as_array().astype(np.float64)
+    present = np.where(np.isnan(present), identity, present)
+    mapped = np.clip(map_boxes(boxes[BOX_COLUMNS].to_numpy(dtype=np.float64), present), 0.0, 1.0)
+    has_area = (mapped[:, 0] < mapped[:, 2]) & (mapped[:, 1] < mapped[:, 3])
+    fitted = pd.DataFrame(mapped[has_area], columns=BOX_COLUMNS, index=boxes.index[has_area])
+    dropped = [SkippedFile(path, "boxes.csv: box lies outside the head crop") for path in boxes.index[~has_area]]
+    return fitted, dropped

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bt_core.data.boxes import read_boxes
+from bt_core.data.boxes import fit_boxes_to_frames, read_boxes
 from bt_core.data.images import read_images
 from bt_core.data.layouts import DatasetIndex, SkippedFile, discover
 from bt_core.data.splits import SPLITS, make_split, split_counts
@@ -28,7 +28,7 @@ class LoadedDataset:
     index: DatasetIndex
     split: pd.DataFrame  # path, split, label: only files that decoded
     arrays: dict[str, SplitArrays]
-    boxes: pd.DataFrame
+    boxes: pd.DataFrame  # by image path, in the frame of the decoded images
     skipped: list[SkippedFile] = field(default_factory=list)
     fingerprint: str = ""
 
@@ -73,6 +73,8 @@ def load_dataset(
     the resize. ``split``: a stored split (path, split, label) to reuse instead of making one,
     as a resumed run does; its paths must name images of this dataset. ``required``: the
     splits that must hold a readable image; ``arrays`` has only the splits that hold one.
+    ``boxes`` are in the frame of the decoded images (moved with a ``crop_head``, clipped to
+    [0, 1]); a box wholly outside the crop is dropped and listed in ``skipped``.
     """
     index = discover(root)
     ops = check_image_ops(ops)
@@ -80,8 +82,9 @@ def load_dataset(
         split = make_split(index, val_fraction, test_fraction, seed, max_per_class)
     else:
         split = _checked_split(index, split)
-    images, ok, unreadable = read_images(index.root, split["path"].tolist(), image_size, ops=ops)
-    split = split[ok].reset_index(drop=True)
+    boxes, rejected_boxes = read_boxes(index.root)
+    decoded = read_images(index.root, split["path"].tolist(), image_size, ops=ops, frames_for=boxes.index)
+    images, split = decoded.images, split[decoded.ok].reset_index(drop=True)
     class_to_index = {name: i for i, name in enumerate(index.class_names)}
     arrays = {}
     for name in SPLITS:
@@ -95,9 +98,8 @@ def load_dataset(
             labels=split.loc[mask, "label"].map(class_to_index).to_numpy(dtype=np.int64),
             ids=split.loc[mask, "path"].to_numpy(dtype=str),
         )
-    boxes, rejected_boxes = read_boxes(index.root)
-    boxes = boxes[boxes.index.isin(split["path"])]
-    skipped = [*index.skipped, *unreadable, *rejected_boxes]
+    boxes, outside_crop = fit_boxes_to_frames(boxes[boxes.index.isin(split["path"])], decoded.frames)
+    skipped = [*index.skipped, *decoded.skipped, *rejected_boxes, *outside_crop]
     return LoadedDataset(
         index=index,
         split=split,

@@ -9,23 +9,29 @@ is decoded, on the full-resolution image and before the resize to the run's size
                on the luminance (the grey level of a grayscale image)
     sharpen    Gaussian unsharp mask: 1.5 x image - 0.5 x blurred image (sigma 1.5)
     histeq     global histogram equalization, on the luminance
-    crop_head  crop to the head: threshold, largest connected component, a small margin,
-               widened to a square (the head keeps its aspect), resized back to the input size
+    crop_head  crop to the head (``bt_core.regions.head_mask``: threshold, largest connected
+               component), a small margin, widened to a square (the head keeps its aspect),
+               resized back to the input size
+
+``apply_image_ops_with_frame`` also returns the :class:`Frame` the chain applied: where a
+normalised point of the original image lands in the result, so tumor boxes drawn on the
+original follow a head crop. Only ``crop_head`` moves the frame; the others keep it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import cv2
 import numpy as np
 
+from bt_core.regions import head_mask, mask_bounds
+
 CLAHE_CLIP_LIMIT = 2.0
 CLAHE_TILES = (8, 8)
 SHARPEN_SIGMA = 1.5
 SHARPEN_WEIGHTS = (1.5, -0.5)
-# crop_head: foreground is brighter than min(Otsu's threshold, this) on a lightly blurred image.
-HEAD_THRESHOLD_CAP = 45
 HEAD_MARGIN_FRACTION = 0.02
 
 
@@ -60,45 +66,90 @@ def histeq(image: np.ndarray) -> np.ndarray:
     return _on_luminance(image, cv2.equalizeHist)
 
 
-def head_box(image: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(top, left, bottom, right), exclusive ends, of the largest bright component; None if none."""
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    blurred = cv2.GaussianBlur(gray, (5, 5), 0)
-    otsu, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    threshold = min(otsu, HEAD_THRESHOLD_CAP)
-    mask = (blurred > threshold).astype(np.uint8)
-    # Opening removes thin scanner text and speckle before they can join the head.
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if count < 2:  # background only
-        return None
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    left, top, width, height = (int(v) for v in stats[largest, :4])
-    return top, left, top + height, left + width
+@dataclass(frozen=True)
+class Frame:
+    """A normalised point ``(x, y)`` of the original image (x right, y down, [0, 1] over the
+    pixel edges) lands at ``((x - x_offset) * x_scale, (y - y_offset) * y_scale)`` of the result.
+
+    Resizing keeps normalised coordinates, so a frame holds across the final resize too.
+    """
+
+    x_offset: float = 0.0
+    y_offset: float = 0.0
+    x_scale: float = 1.0
+    y_scale: float = 1.0
+
+    def then(self, later: Frame) -> Frame:
+        """This frame followed by ``later``: ((o - a1) s1 - a2) s2 = (o - (a1 + a2 / s1)) s1 s2."""
+        return Frame(
+            self.x_offset + later.x_offset / self.x_scale,
+            self.y_offset + later.y_offset / self.y_scale,
+            self.x_scale * later.x_scale,
+            self.y_scale * later.y_scale,
+        )
+
+    def as_array(self) -> np.ndarray:
+        """``(x_offset, y_offset, x_scale, y_scale)`` as float32: 4 numbers per image."""
+        return np.array([self.x_offset, self.y_offset, self.x_scale, self.y_scale], dtype=np.float32)
+
+    def map_boxes(self, boxes: np.ndarray) -> np.ndarray:
+        """Boxes ``(N, 4)`` (x_min, y_min, x_max, y_max) into this frame, not clipped."""
+        return map_boxes(boxes, np.broadcast_to(self.as_array(), (len(boxes), 4)))
 
 
-def crop_head(image: np.ndarray) -> np.ndarray:
-    box = head_box(image)
+IDENTITY = Frame()
+
+
+def map_boxes(boxes: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Each box ``(N, 4)`` into its own frame ``(N, 4)`` (rows of :meth:`Frame.as_array`), not clipped."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    frames = np.asarray(frames, dtype=np.float64).reshape(-1, 4)
+    offsets = np.tile(frames[:, :2], 2)  # x, y, x, y
+    scales = np.tile(frames[:, 2:], 2)
+    return (boxes - offsets) * scales
+
+
+def head_window(image: np.ndarray) -> tuple[int, int, int] | None:
+    """The square ``crop_head`` cuts, ``(x0, y0, side)`` in pixels of ``image`` (it may reach
+    past the image: that part is black padding); None when no head is found."""
+    box = mask_bounds(head_mask(image))  # the head's box: that of its largest bright component
     if box is None:
-        return image
-    height, width = image.shape[:2]
+        return None
     top, left, bottom, right = box
     side = max(bottom - top, right - left)
     side += 2 * max(2, int(round(HEAD_MARGIN_FRACTION * side)))
     centre_y, centre_x = (top + bottom) / 2, (left + right) / 2
-    y0, x0 = int(round(centre_y - side / 2)), int(round(centre_x - side / 2))
+    return int(round(centre_x - side / 2)), int(round(centre_y - side / 2)), side
+
+
+def crop_head_with_frame(image: np.ndarray) -> tuple[np.ndarray, Frame]:
+    """:func:`crop_head` and the frame it applied; one head mask serves both."""
+    window = head_window(image)
+    if window is None:
+        return image, IDENTITY
+    height, width = image.shape[:2]
+    x0, y0, side = window
     # Pad with black where the square reaches past the image, so the head is never squashed.
     padded = cv2.copyMakeBorder(image, side, side, side, side, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     crop = padded[y0 + side : y0 + 2 * side, x0 + side : x0 + 2 * side]
     interpolation = cv2.INTER_AREA if side >= max(height, width) else cv2.INTER_LINEAR
-    return cv2.resize(crop, (width, height), interpolation=interpolation)
+    frame = Frame(x0 / width, y0 / height, width / side, height / side)
+    return cv2.resize(crop, (width, height), interpolation=interpolation), frame
 
 
-_OPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "clahe": clahe,
-    "sharpen": sharpen,
-    "histeq": histeq,
-    "crop_head": crop_head,
+def crop_head(image: np.ndarray) -> np.ndarray:
+    return crop_head_with_frame(image)[0]
+
+
+def _keeps_frame(op: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], tuple[np.ndarray, Frame]]:
+    return lambda image: (op(image), IDENTITY)
+
+
+_OPS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, Frame]]] = {
+    "clahe": _keeps_frame(clahe),
+    "sharpen": _keeps_frame(sharpen),
+    "histeq": _keeps_frame(histeq),
+    "crop_head": crop_head_with_frame,
 }
 IMAGE_OPS: tuple[str, ...] = tuple(_OPS)
 
@@ -114,11 +165,18 @@ def check_image_ops(ops: Iterable[str] | None) -> tuple[str, ...]:
 
 def apply_image_ops(image_uint8: np.ndarray, ops: Iterable[str] | None) -> np.ndarray:
     """Apply ``ops`` in order to a uint8 RGB image ``(H, W, 3)``; returns a new uint8 image."""
+    return apply_image_ops_with_frame(image_uint8, ops)[0]
+
+
+def apply_image_ops_with_frame(image_uint8: np.ndarray, ops: Iterable[str] | None) -> tuple[np.ndarray, Frame]:
+    """:func:`apply_image_ops` and the :class:`Frame` the chain applied (identity without ``crop_head``)."""
     names = check_image_ops(ops)
     image = np.asarray(image_uint8)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"expected a uint8 (H, W, 3) RGB image, got {image.dtype} {image.shape}")
     image = np.ascontiguousarray(image)
+    frame = IDENTITY
     for name in names:
-        image = _OPS[name](image)
-    return image if names else image.copy()
+        image, moved = _OPS[name](image)
+        frame = frame.then(moved)
+    return (image if names else image.copy()), frame

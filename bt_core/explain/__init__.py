@@ -5,6 +5,11 @@ TensorFlow-only (tf-keras-vis). The TensorFlow parts are imported on first acces
 
     maps = explain(model, images_uint8, "gradcam", preprocessing="caffe")  # (N, H, W)
     picture = overlay(images_uint8[0], maps[0])
+
+Modules: ``api`` (the entry points), ``method`` (the method base and the plumbing every
+method shares), ``methods`` (one short subclass per method), ``registry`` (the method
+table), ``views`` (the TensorFlow side: traced views cached per model) and ``overlay``
+(colour maps, boxes and outlines drawn on images). Maps of a whole run: bt_core.runs.analyze.
 """
 
 from __future__ import annotations
@@ -15,22 +20,24 @@ from typing import Any
 # Imported eagerly (light) so the name ``overlay`` is the function, not the submodule.
 from bt_core.explain.overlay import COLORMAPS, box_pixels, colorize, draw_box, draw_contour, overlay
 
+# Public name -> submodule that defines it (``api`` also re-exports the registry, after
+# importing ``methods`` so the built-in methods are registered).
 _EXPORTS = {
-    "explain": "base",
-    "explain_spec": "base",
-    "warm_up": "base",
-    "target_classes": "base",
-    "resolve_layer": "base",
-    "conv_layer_names": "base",
-    "model_input": "base",
-    "normalize_maps": "base",
-    "resize_maps": "base",
-    "clear_cache": "base",
-    "CamMethod": "base",
-    "TARGETS": "base",
-    "list_methods": "methods",
-    "get_method": "methods",
-    "register_method": "methods",
+    "explain": "api",
+    "explain_spec": "api",
+    "warm_up": "api",
+    "list_methods": "api",
+    "get_method": "api",
+    "register_method": "api",
+    "clear_cache": "api",
+    "target_classes": "method",
+    "resolve_layer": "method",
+    "conv_layer_names": "method",
+    "model_input": "method",
+    "normalize_maps": "method",
+    "resize_maps": "api",
+    "CamMethod": "method",
+    "TARGETS": "method",
 }
 
 __all__ = sorted(

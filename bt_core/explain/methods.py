@@ -1,7 +1,8 @@
-"""The explanation methods, each a thin adapter over tf-keras-vis, registered by name.
+"""The explanation methods, each a short :class:`CamMethod` subclass registered by name.
 
-Every CAM is asked for its raw map (``expand_cam=False, normalize_cam=False``): resizing
-and scaling happen once, in ``base.explain``. ``seek_penultimate_conv_layer=False``
+Most are thin adapters over tf-keras-vis. Every CAM is asked for its raw map
+(``expand_cam=False, normalize_cam=False``): resizing and scaling happen once, in
+``bt_core.explain.api.explain``. ``seek_penultimate_conv_layer=False``
 always: tf-keras-vis' default silently swaps a non-Conv layer such as ResNet's
 ``conv5_block3_out`` for the Conv before it (before batch norm and the residual add).
 """
@@ -19,31 +20,9 @@ from tf_keras_vis.saliency import Saliency
 from tf_keras_vis.scorecam import Scorecam
 from tf_keras_vis.utils.scores import CategoricalScore
 
-from bt_core.explain.base import CamMethod, CompiledPart
-
-_METHODS: dict[str, type[CamMethod]] = {}
-
-
-def register_method(method_class: type[CamMethod]) -> type[CamMethod]:
-    """Class decorator: make ``method_class`` available to ``explain`` by its ``name``."""
-    if method_class.name in _METHODS:
-        raise ValueError(f"Explanation method {method_class.name!r} is already registered")
-    _METHODS[method_class.name] = method_class
-    return method_class
-
-
-def list_methods() -> list[str]:
-    """Names of the registered methods, in registration order."""
-    return list(_METHODS)
-
-
-def get_method(name: str) -> type[CamMethod]:
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise ValueError(
-            f"Unknown explanation method {name!r}; known methods: {', '.join(_METHODS)}"
-        ) from None
+from bt_core.explain.method import CamMethod
+from bt_core.explain.registry import register_method
+from bt_core.explain.views import CompiledPart
 
 
 def _score(classes: np.ndarray) -> CategoricalScore:

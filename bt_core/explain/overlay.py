@@ -1,7 +1,8 @@
 """Drawing explanation maps on images (OpenCV, NumPy; no TensorFlow).
 
 All functions take and return uint8 RGB ``(H, W, 3)`` images and never modify their input.
-Boxes are normalised ``(x_min, y_min, x_max, y_max)`` in ``[0, 1]``, as in ``boxes.csv``.
+Boxes are normalised ``(x_min, y_min, x_max, y_max)`` in ``[0, 1]``, as in ``boxes.csv``; a
+drawn box outlines exactly the pixels its mask covers (``bt_core.regions``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+
+from bt_core.regions import box_pixel_bounds, resize_maps
 
 COLORMAPS: dict[str, int] = {
     "jet": cv2.COLORMAP_JET,
@@ -61,15 +64,15 @@ def overlay(
 ) -> np.ndarray:
     """Blend the colorised ``cam`` over the image: ``(1 - alpha) * image + alpha * heat``.
 
-    ``cam``: ``(h, w)`` in ``[0, 1]`` (an ``explain`` map); resized to the image if needed.
+    ``cam``: ``(h, w)`` in ``[0, 1]`` (an ``explain`` map); resized to the image if needed
+    (:func:`bt_core.regions.resize_maps`).
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     image = _rgb_image(image_uint8)
     cam = np.asarray(cam, dtype=np.float32)
-    height, width = image.shape[:2]
-    if cam.ndim == 2 and cam.shape != (height, width):
-        cam = cv2.resize(np.nan_to_num(cam), (width, height), interpolation=cv2.INTER_LINEAR)
+    if cam.ndim == 2:
+        cam = resize_maps(cam, image.shape[:2])
     heat = colorize(cam, colormap)
     blended = (1.0 - alpha) * image.astype(np.float32) + alpha * heat.astype(np.float32)
     return np.clip(np.round(blended), 0, 255).astype(np.uint8)
@@ -78,19 +81,10 @@ def overlay(
 def box_pixels(
     box_normalized: Sequence[float], height: int, width: int
 ) -> tuple[int, int, int, int]:
-    """``(x_min, y_min, x_max, y_max)`` in ``[0, 1]`` as inclusive pixel corners."""
-    x_min, y_min, x_max, y_max = (float(v) for v in box_normalized)
-    if not (0.0 <= x_min < x_max <= 1.0 and 0.0 <= y_min < y_max <= 1.0):
-        raise ValueError(
-            f"box must be normalised (x_min, y_min, x_max, y_max) with 0 <= min < max <= 1, "
-            f"got {tuple(box_normalized)}"
-        )
-    return (
-        int(round(x_min * (width - 1))),
-        int(round(y_min * (height - 1))),
-        int(round(x_max * (width - 1))),
-        int(round(y_max * (height - 1))),
-    )
+    """``(x_min, y_min, x_max, y_max)`` in ``[0, 1]`` as the inclusive pixel corners of the
+    pixels :func:`bt_core.regions.box_masks` covers (pixel-centre rule)."""
+    x0, y0, x_stop, y_stop = box_pixel_bounds(box_normalized, height, width)
+    return x0, y0, x_stop - 1, y_stop - 1
 
 
 def draw_box(
@@ -99,7 +93,8 @@ def draw_box(
     color: Color = (0, 255, 0),
     thickness: int = 2,
 ) -> np.ndarray:
-    """A copy of ``image`` with the rectangle of a normalised box drawn on it."""
+    """A copy of ``image`` with the rectangle of a normalised box drawn on it, on the
+    outermost pixels of its mask (:func:`box_pixels`)."""
     canvas = _rgb_image(image)
     x0, y0, x1, y1 = box_pixels(box_normalized, *canvas.shape[:2])
     cv2.rectangle(canvas, (x0, y0), (x1, y1), tuple(int(c) for c in color), int(thickness))

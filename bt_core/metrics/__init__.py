@@ -1,7 +1,9 @@
-"""Model comparison: scores, curves, paired bootstrap intervals and significance tests.
+"""Scores of predictions: scikit-learn's metrics, calibration, curves, paired bootstrap
+intervals and significance tests.
 
-Pure functions of predictions (no Streamlit); the dashboard pages call them. Start from
-:func:`leaderboard` (one row per model of a run) or :func:`run_model_data` (the arrays).
+Pure functions of predictions (no Streamlit). A run stores :func:`metrics_from_predictions`
+as metrics.json; the dashboard pages start from :func:`leaderboard` (one row per model of a
+run) or :func:`run_model_data` (the arrays).
 """
 
 from bt_core.metrics.bootstrap import (
@@ -17,16 +19,16 @@ from bt_core.metrics.bootstrap import (
 from bt_core.metrics.curves import class_curves, pr_points, pr_summary, roc_points, tumor_roc
 from bt_core.metrics.run_comparison import LEADERBOARD_COLUMNS, ModelData, leaderboard, run_model_data
 from bt_core.metrics.scores import (
+    DEFAULT_BINS,
     MODEL_SCORE_KEYS,
     binary_auc,
     brier_score,
-    class_report,
+    classification_summary,
     confusion_counts,
     expected_calibration_error,
     log_loss,
+    metrics_from_predictions,
     model_scores,
-    negative_class_index,
-    one_vs_all_counts,
     reliability_bins,
     tumor_probability,
 )
@@ -40,6 +42,7 @@ from bt_core.metrics.significance import (
 
 __all__ = [
     "BOOTSTRAP_METRICS",
+    "DEFAULT_BINS",
     "LEADERBOARD_COLUMNS",
     "MODEL_SCORE_KEYS",
     "ModelData",
@@ -48,7 +51,7 @@ __all__ = [
     "bootstrap_indices",
     "brier_score",
     "class_curves",
-    "class_report",
+    "classification_summary",
     "cochrans_q",
     "confusion_counts",
     "counts_from_indices",
@@ -57,9 +60,8 @@ __all__ = [
     "leaderboard",
     "log_loss",
     "mcnemar_exact_p",
+    "metrics_from_predictions",
     "model_scores",
-    "negative_class_index",
-    "one_vs_all_counts",
     "paired_bootstrap",
     "paired_differences",
     "pairwise_mcnemar",

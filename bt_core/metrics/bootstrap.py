@@ -9,13 +9,22 @@ statistic (one sort per class and model). No Python loop runs over resamples.
 
 Counts are small integers, so sums are kept in the narrowest integer type that cannot
 overflow (memory traffic dominates the cost) and every result is exact.
+
+Why not scikit-learn: it has no vectorised resampled scoring; each call scores one sample,
+so B resamples of M models cost B x M x (2 + C) calls (accuracy, macro F1, C class AUCs: a
+10-model leaderboard of 4 classes with 1000 resamples makes 60,000 calls of 1 to 3 ms, over
+a minute); here they cost a few sparse products (about 0.3 s). The tests check every
+resampled value against scikit-learn with ``sample_weight`` equal to the counts.
 """
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from statsmodels.stats.multitest import multipletests
 
 from bt_core.metrics.scores import check_inputs
 
@@ -265,10 +274,6 @@ def paired_differences(
     on either side of 0, at most 1) and ``p_holm`` (Holm-adjusted within each metric). It
     answers what McNemar's test cannot: is one model's AUC or F1 really higher?
     """
-    from itertools import combinations
-
-    from statsmodels.stats.multitest import multipletests
-
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     unknown = sorted(set(metrics) - set(BOOTSTRAP_METRICS))

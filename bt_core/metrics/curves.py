@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from bt_core.metrics.scores import DEFAULT_NEGATIVE_CLASS, check_inputs, negative_class_index, tumor_probability
+from bt_core.data.classes import require_negative_class_index
+from bt_core.metrics.scores import binary_auc, check_inputs, tumor_probability
 
 CURVE_KINDS = ("roc", "pr")
 
@@ -55,9 +56,7 @@ def class_curves(y_true: np.ndarray, proba: np.ndarray, class_names: list[str], 
     """
     if kind not in CURVE_KINDS:
         raise ValueError(f"kind must be one of {CURVE_KINDS}, got {kind!r}")
-    y_true, proba = check_inputs(y_true, proba)
-    if proba.shape[1] != len(class_names):
-        raise ValueError(f"proba has {proba.shape[1]} columns for {len(class_names)} classes")
+    y_true, proba = check_inputs(y_true, proba, class_names)
     frames = []
     for index, name in enumerate(class_names):
         positive = y_true == index
@@ -67,7 +66,7 @@ def class_curves(y_true: np.ndarray, proba: np.ndarray, class_names: list[str], 
         if kind == "roc":
             points = roc_points(positive, score)
             x, y = points["fpr"], points["tpr"]
-            area = float(skm.roc_auc_score(positive, score))
+            area = binary_auc(positive, score)
         else:
             points = pr_points(positive, score)
             x, y = points["recall"], points["precision"]
@@ -78,10 +77,11 @@ def class_curves(y_true: np.ndarray, proba: np.ndarray, class_names: list[str], 
     return pd.concat(frames, ignore_index=True)
 
 
-def tumor_roc(
-    y_true: np.ndarray, proba: np.ndarray, class_names: list[str], negative_class: str = DEFAULT_NEGATIVE_CLASS
-) -> pd.DataFrame:
-    """ROC of tumor vs no tumor, scored by 1 - P(negative_class): fpr, tpr, threshold."""
-    y_true, proba = check_inputs(y_true, proba)
-    is_tumor = y_true != negative_class_index(class_names, negative_class)
-    return roc_points(is_tumor, tumor_probability(proba, class_names, negative_class))
+def tumor_roc(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """ROC of tumor vs no tumor, scored by 1 - P(no-tumor class): fpr, tpr, threshold.
+
+    ValueError without a no-tumor class (bt_core.data.classes), or without tumors or healthy scans.
+    """
+    y_true, proba = check_inputs(y_true, proba, class_names)
+    is_tumor = y_true != require_negative_class_index(class_names)
+    return roc_points(is_tumor, tumor_probability(proba, class_names))

@@ -11,7 +11,7 @@ import pandas as pd
 
 from bt_core.artifacts import Run, probability_columns
 from bt_core.metrics.bootstrap import BOOTSTRAP_METRICS, paired_bootstrap
-from bt_core.metrics.scores import DEFAULT_NEGATIVE_CLASS, MODEL_SCORE_KEYS, model_scores
+from bt_core.metrics.scores import MODEL_SCORE_KEYS, model_scores
 
 INTERVAL_COLUMNS = [f"{metric}_{bound}" for metric in BOOTSTRAP_METRICS for bound in ("lower", "upper")]
 # (column, where it comes from): the manifest's model entry or the model's metrics.json.
@@ -115,9 +115,11 @@ def _number(value: Any) -> float:
 
 
 def _training_facts(run: Run, name: str, test_accuracy: float | None) -> dict[str, float]:
-    artifacts = run.models[name]
-    sources = {"manifest": artifacts.info, "metrics": artifacts.metrics}
-    facts = {column: _number(sources[source].get(column)) for column, source in TRAINING_COLUMNS}
+    artifacts, entry = run.models[name], run.entry(name)
+    facts = {
+        column: _number(getattr(entry, column) if source == "manifest" else artifacts.metrics.get(column))
+        for column, source in TRAINING_COLUMNS
+    }
     if math.isnan(facts["train_minus_test_accuracy"]) and not math.isnan(facts["train_accuracy"]):
         # Older metrics.json may have the train accuracy without the gap.
         facts["train_minus_test_accuracy"] = facts["train_accuracy"] - (test_accuracy or math.nan)
@@ -148,7 +150,7 @@ def leaderboard(run: Run, n_resamples: int = 1000, seed: int = 0) -> pd.DataFram
         bounds[row.model][f"{row.metric}_upper"] = row.upper
     rows = []
     for name, model in data.items():
-        scores = model_scores(model.y_true, model.proba, class_names, DEFAULT_NEGATIVE_CLASS)
+        scores = model_scores(model.y_true, model.proba, class_names)
         rows.append({"model": name, **scores, **bounds[name], **_training_facts(run, name, scores["accuracy"])})
     frame = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
     numeric = LEADERBOARD_COLUMNS[1:]

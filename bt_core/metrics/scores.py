@@ -1,25 +1,35 @@
-"""Scores of one model's test predictions, computed from counts and ranks with NumPy.
+"""Scores of one model's test predictions; scikit-learn computes every metric it has.
 
 Every function takes ``y_true`` (int class indices, shape (N,)) and ``proba`` (N, C) rows
-summing to 1 in manifest class order. The numbers equal scikit-learn's (the tests check
-each one against it); NumPy keeps a leaderboard of many models fast.
+summing to 1 in manifest class order. Two views of the same numbers:
+:func:`classification_summary` (what a run stores as metrics.json) and :func:`model_scores`
+(a leaderboard row). Calibration (top-label reliability bins, ECE) is our own:
+``sklearn.calibration.calibration_curve`` is binary only and drops empty bins, and
+scikit-learn has no ECE.
 
 Conventions:
 - A prediction is the argmax class.
-- Precision, recall, F1 and specificity whose denominator is zero are 0, as scikit-learn
-  with ``zero_division=0`` (and metrics.json) report them.
-- ROC AUC is undefined (NaN here, None in :func:`model_scores`) when the positives or the
-  negatives are absent; a macro AUC is undefined when any class AUC is.
+- Precision, recall, F1 and specificity whose denominator is zero are 0 (scikit-learn's
+  ``zero_division=0``).
+- ROC AUC is undefined (NaN from :func:`binary_auc`, None in the summaries) when the
+  positives or the negatives are absent; a macro AUC is undefined when any class AUC is.
+- The tumor / no-tumor collapse finds the no-tumor class with :mod:`bt_core.data.classes`
+  (``notumor``, ``no_tumor``, ``No Tumor``, ...).
 """
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 import pandas as pd
+from sklearn import metrics as skm
 
-DEFAULT_NEGATIVE_CLASS = "notumor"
+from bt_core.artifacts import probability_columns
+from bt_core.data.classes import negative_class_index, require_negative_class_index
+
 DEFAULT_BINS = 15
-# Log-loss clipping and renormalisation, as bt_core.metrics.classification does it.
+# Log-loss clipping before renormalising, as metrics.json has always been computed.
 LOG_LOSS_EPS = 1e-15
 
 MODEL_SCORE_KEYS = (
@@ -43,8 +53,13 @@ MODEL_SCORE_KEYS = (
 )
 
 
-def check_inputs(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels as int (N,) and probabilities as float (N, C), or ValueError saying what is wrong."""
+def check_inputs(
+    y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as int64 (N,) and probabilities as float64 (N, C), or ValueError saying what is wrong.
+
+    With ``class_names``, the columns of ``proba`` must be exactly those classes.
+    """
     y_true = np.asarray(y_true)
     proba = np.asarray(proba, dtype=np.float64)
     if proba.ndim != 2:
@@ -58,105 +73,9 @@ def check_inputs(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.
     y_true = y_true.astype(np.int64)
     if y_true.min() < 0 or y_true.max() >= proba.shape[1]:
         raise ValueError(f"y_true holds class indices outside 0..{proba.shape[1] - 1}")
-    return y_true, proba
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
-    numerator = np.asarray(numerator, dtype=np.float64)
-    denominator = np.asarray(denominator, dtype=np.float64)
-    out = np.zeros(np.broadcast(numerator, denominator).shape)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
-
-
-def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """(C, C) confusion matrix: rows true class, columns predicted class."""
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
-    flat = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
-    return flat.reshape(n_classes, n_classes)
-
-
-def _one_vs_all(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
-    matrix = confusion_counts(y_true, y_pred, n_classes)
-    tp = np.diag(matrix)
-    fp = matrix.sum(axis=0) - tp
-    fn = matrix.sum(axis=1) - tp
-    tn = matrix.sum() - tp - fp - fn
-    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
-
-
-def one_vs_all_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> pd.DataFrame:
-    """Per class, treating it as positive and all others as negative: tp, fp, fn, tn."""
-    return pd.DataFrame({"class_index": np.arange(n_classes), **_one_vs_all(y_true, y_pred, n_classes)})
-
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks, tied values sharing their average rank (scipy's ``rankdata``).
-
-    NumPy rather than scipy.stats, whose import costs the dashboard about 0.9 s at start.
-    """
-    _, inverse, counts = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True, return_counts=True)
-    last = np.cumsum(counts)
-    return ((last - counts + 1 + last) / 2.0)[inverse.reshape(-1)]
-
-
-def binary_auc(y_binary: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC by the Mann-Whitney statistic (tied scores count 1/2); NaN if a side is empty."""
-    positive = np.asarray(y_binary).astype(bool)
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = average_ranks(score)  # ties share their average rank: they count 1/2
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _per_class(y_true: np.ndarray, proba: np.ndarray) -> dict[str, np.ndarray]:
-    n_classes = proba.shape[1]
-    counts = _one_vs_all(y_true, proba.argmax(axis=1), n_classes)
-    tp, fp, fn, tn = counts["tp"], counts["fp"], counts["fn"], counts["tn"]
-    return {
-        "precision": _ratio(tp, tp + fp),
-        "recall": _ratio(tp, tp + fn),
-        # 2TP / (2TP + FP + FN) is F1 without dividing by precision + recall = 0.
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-        "specificity": _ratio(tn, tn + fp),
-        "support": (tp + fn).astype(np.int64),
-        "auc": np.array([binary_auc(y_true == k, proba[:, k]) for k in range(n_classes)]),
-    }
-
-
-def _averages(per_class: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
-    """Macro (plain mean) and support-weighted rows of the per-class scores."""
-    support = per_class["support"].astype(np.float64)
-    total = support.sum()
-    macro: dict[str, float] = {"support": total}
-    weighted: dict[str, float] = {"support": total}
-    for column in ("precision", "recall", "f1", "specificity"):
-        values = per_class[column]
-        macro[column] = float(values.mean())
-        weighted[column] = float(values @ support / total) if total else 0.0
-    auc = per_class["auc"]
-    macro["auc"] = float(auc.mean())  # NaN when any class AUC is undefined
-    present = support > 0
-    # A class absent from the test set weighs 0, so only present classes enter the weighted AUC.
-    weighted["auc"] = float(auc[present] @ support[present] / total) if total else float("nan")
-    return macro, weighted
-
-
-def class_report(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> pd.DataFrame:
-    """Per class and macro / weighted rows: precision, recall, f1, specificity, support, auc."""
-    y_true, proba = check_inputs(y_true, proba)
-    if proba.shape[1] != len(class_names):
+    if class_names is not None and proba.shape[1] != len(class_names):
         raise ValueError(f"proba has {proba.shape[1]} columns for {len(class_names)} classes")
-    per_class = _per_class(y_true, proba)
-    macro, weighted = _averages(per_class)
-    table = pd.DataFrame(per_class, index=list(class_names))
-    report = pd.concat([table, pd.DataFrame([macro, weighted], index=["macro", "weighted"])])
-    report["support"] = report["support"].astype(np.int64)
-    return report[["precision", "recall", "f1", "specificity", "support", "auc"]]
+    return y_true, proba
 
 
 def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
@@ -204,92 +123,155 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
     return float(bins["count"][filled] @ gap / len(y_true))
 
 
-def brier_score(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """Multi-class Brier score: mean over images of the sum over classes of (p - one-hot)^2."""
-    y_true, proba = check_inputs(y_true, proba)
-    onehot = np.zeros_like(proba)
-    onehot[np.arange(len(y_true)), y_true] = 1.0
-    return float(((proba - onehot) ** 2).sum(axis=1).mean())
+def _optional(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
+
+
+def binary_auc(y_binary: np.ndarray, score: np.ndarray) -> float:
+    """scikit-learn's ROC AUC (tied scores count 1/2), or NaN when positives or negatives are absent."""
+    positive = np.asarray(y_binary).astype(bool)
+    if positive.all() or not positive.any():
+        return float("nan")
+    return float(skm.roc_auc_score(positive, np.asarray(score, dtype=np.float64)))
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """(C, C) confusion matrix: rows true class, columns predicted class."""
+    return skm.confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
 
 
 def log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
     """Mean negative log probability of the true class (clipped at 1e-15, rows renormalised)."""
     y_true, proba = check_inputs(y_true, proba)
     clipped = np.clip(proba, LOG_LOSS_EPS, 1.0)
+    # Renormalised so scikit-learn never sees rows summing to 1 +- float error.
     clipped /= clipped.sum(axis=1, keepdims=True)
-    return float(-np.log(clipped[np.arange(len(y_true)), y_true]).mean())
+    return float(skm.log_loss(y_true, clipped, labels=np.arange(proba.shape[1])))
 
 
-def negative_class_index(class_names: list[str], negative_class: str = DEFAULT_NEGATIVE_CLASS) -> int:
-    """Index of the no-tumor class, or ValueError naming the classes there are."""
-    names = list(class_names)
-    if negative_class not in names:
-        raise ValueError(f"no class {negative_class!r} to collapse to tumor / no tumor; classes are {names}")
-    return names.index(negative_class)
+def brier_score(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Multi-class Brier score: mean over images of the sum over classes of (p - one-hot)^2."""
+    y_true, proba = check_inputs(y_true, proba)
+    # Stored float32 probabilities sum to 1 only within ~1e-7; scikit-learn warns on that.
+    normalised = proba / proba.sum(axis=1, keepdims=True)
+    # scale_by_half=False: the sum over all C classes, for two classes too.
+    return float(skm.brier_score_loss(y_true, normalised, labels=np.arange(proba.shape[1]), scale_by_half=False))
 
 
-def tumor_probability(
-    proba: np.ndarray, class_names: list[str], negative_class: str = DEFAULT_NEGATIVE_CLASS
-) -> np.ndarray:
-    """P(any tumor) = 1 - P(negative class), per image."""
+def tumor_probability(proba: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
+    """P(any tumor) = 1 - P(no-tumor class), per image; ValueError without a no-tumor class."""
     proba = np.asarray(proba, dtype=np.float64)
-    return 1.0 - proba[:, negative_class_index(class_names, negative_class)]
+    return 1.0 - proba[:, require_negative_class_index(class_names)]
 
 
-def _optional(value: float) -> float | None:
-    return None if not np.isfinite(value) else float(value)
+def _class_scores(y_true: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+    """Per class (arrays) and macro / weighted (precision, recall, f1) of checked inputs."""
+    labels = np.arange(proba.shape[1])
+    y_pred = proba.argmax(axis=1)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    averages = {
+        average: skm.precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=average, zero_division=0
+        )[:3]
+        for average in ("macro", "weighted")
+    }
+    auc = np.array([binary_auc(y_true == k, proba[:, k]) for k in labels])
+    return {"y_pred": y_pred, "precision": precision, "recall": recall, "f1": f1, "support": support,
+            "auc": auc, **averages}
 
 
-def _tumor_scores(
-    y_true: np.ndarray, proba: np.ndarray, class_names: list[str], negative_class: str
-) -> dict[str, float | None]:
-    if negative_class not in class_names:
+def _macro_specificity(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    one_vs_rest = skm.multilabel_confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+    tn, fp = one_vs_rest[:, 0, 0], one_vs_rest[:, 0, 1]
+    negatives = tn + fp
+    specificity = np.divide(tn, negatives, out=np.zeros(n_classes), where=negatives > 0)
+    return float(specificity.mean())
+
+
+def _tumor_scores(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str]) -> dict[str, float | None]:
+    negative = negative_class_index(class_names)
+    if negative is None:
         return {"tumor_sensitivity": None, "tumor_specificity": None, "tumor_auc": None}
-    negative = negative_class_index(class_names, negative_class)
     is_tumor = y_true != negative
     predicted_tumor = proba.argmax(axis=1) != negative
-    n_tumor, n_healthy = int(is_tumor.sum()), int((~is_tumor).sum())
+    tn, fp, fn, tp = skm.confusion_matrix(is_tumor, predicted_tumor, labels=[False, True]).ravel()
     return {
-        "tumor_sensitivity": float((predicted_tumor & is_tumor).sum() / n_tumor) if n_tumor else None,
-        "tumor_specificity": float((~predicted_tumor & ~is_tumor).sum() / n_healthy) if n_healthy else None,
-        "tumor_auc": _optional(binary_auc(is_tumor, tumor_probability(proba, class_names, negative_class))),
+        "tumor_sensitivity": float(tp / (tp + fn)) if tp + fn else None,
+        "tumor_specificity": float(tn / (tn + fp)) if tn + fp else None,
+        "tumor_auc": _optional(binary_auc(is_tumor, 1.0 - proba[:, negative])),
     }
 
 
-def model_scores(
-    y_true: np.ndarray,
-    proba: np.ndarray,
-    class_names: list[str],
-    negative_class: str = DEFAULT_NEGATIVE_CLASS,
-) -> dict[str, float | None]:
+def model_scores(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str]) -> dict[str, float | None]:
     """Every headline score of one model (keys: MODEL_SCORE_KEYS); None where undefined.
 
     tumor_* collapse the classes to tumor / no tumor: a tumor is predicted when the argmax
-    class is not ``negative_class``; they are None when there is no such class.
+    class is not the no-tumor class; they are None when the classes have none.
     """
-    y_true, proba = check_inputs(y_true, proba)
-    class_names = list(class_names)
-    if proba.shape[1] != len(class_names):
-        raise ValueError(f"proba has {proba.shape[1]} columns for {len(class_names)} classes")
-    macro, weighted = _averages(_per_class(y_true, proba))
+    y_true, proba = check_inputs(y_true, proba, class_names)
+    scores = _class_scores(y_true, proba)
     onehot = np.zeros_like(proba, dtype=bool)
     onehot[np.arange(len(y_true)), y_true] = True
-    scores: dict[str, float | None] = {
-        "accuracy": float((proba.argmax(axis=1) == y_true).mean()),
-        "macro_precision": macro["precision"],
-        "macro_recall": macro["recall"],
-        "macro_f1": macro["f1"],
-        "macro_specificity": macro["specificity"],
-        "weighted_precision": weighted["precision"],
-        "weighted_recall": weighted["recall"],
-        "weighted_f1": weighted["f1"],
-        "macro_auc": _optional(macro["auc"]),
+    macro, weighted = scores["macro"], scores["weighted"]
+    return {
+        "accuracy": float(skm.accuracy_score(y_true, scores["y_pred"])),
+        "macro_precision": float(macro[0]),
+        "macro_recall": float(macro[1]),
+        "macro_f1": float(macro[2]),
+        "macro_specificity": _macro_specificity(y_true, scores["y_pred"], proba.shape[1]),
+        "weighted_precision": float(weighted[0]),
+        "weighted_recall": float(weighted[1]),
+        "weighted_f1": float(weighted[2]),
+        "macro_auc": _optional(scores["auc"].mean()),
         # Micro AUC pools every (image, class) pair, as sklearn's average="micro" does.
         "micro_auc": _optional(binary_auc(onehot.ravel(), proba.ravel())),
         "log_loss": log_loss(y_true, proba),
         "brier": brier_score(y_true, proba),
-        "ece": _optional(expected_calibration_error(y_true, proba)),
-        **_tumor_scores(y_true, proba, class_names, negative_class),
+        "ece": _optional(expected_calibration_error(y_true, proba, )),
+        **_tumor_scores(y_true, proba, class_names),
         "n": int(len(y_true)),
     }
-    return scores
+
+
+def classification_summary(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    """What metrics.json holds (docs/artifacts.md): accuracy, macro / weighted precision, recall,
+    F1, macro one-vs-rest AUC, log loss, per class scores and the confusion matrix."""
+    y_true, proba = check_inputs(y_true, proba, class_names)
+    scores = _class_scores(y_true, proba)
+    macro, weighted = scores["macro"], scores["weighted"]
+    auc = [_optional(value) for value in scores["auc"]]
+    return {
+        "n_test": int(len(y_true)),
+        "accuracy": float(skm.accuracy_score(y_true, scores["y_pred"])),
+        "macro_precision": float(macro[0]),
+        "macro_recall": float(macro[1]),
+        "macro_f1": float(macro[2]),
+        "weighted_precision": float(weighted[0]),
+        "weighted_recall": float(weighted[1]),
+        "weighted_f1": float(weighted[2]),
+        "macro_auc": _optional(scores["auc"].mean()),
+        "log_loss": log_loss(y_true, proba),
+        "per_class": {
+            name: {
+                "precision": float(scores["precision"][i]),
+                "recall": float(scores["recall"][i]),
+                "f1": float(scores["f1"][i]),
+                "support": int(scores["support"][i]),
+                "auc": auc[i],
+            }
+            for i, name in enumerate(class_names)
+        },
+        "confusion_matrix": confusion_counts(y_true, scores["y_pred"], len(class_names)).tolist(),
+    }
+
+
+def metrics_from_predictions(predictions: pd.DataFrame, class_names: list[str]) -> dict[str, Any]:
+    """:func:`classification_summary` of a predictions.csv table (label names, p_<class> columns)."""
+    index = pd.Index(class_names).get_indexer(predictions["label"].to_numpy())
+    if (index < 0).any():
+        unknown = sorted(set(predictions["label"][index < 0].astype(str)))
+        raise ValueError(f"labels {unknown} are not among the classes {list(class_names)}")
+    proba = predictions[probability_columns(class_names)].to_numpy(dtype=np.float64)
+    return classification_summary(index.astype(np.int64), proba, class_names)

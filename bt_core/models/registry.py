@@ -8,8 +8,8 @@ never needs to know how a model is built.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Callable, Literal, Union
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Callable, Literal, Mapping, Union
 
 import keras
 
@@ -56,16 +56,22 @@ class Recipe:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to build, feed and explain one architecture."""
+    """Everything needed to build, feed and explain one architecture.
+
+    A spec read back from a run (:meth:`from_json`) of a model no longer registered has no
+    ``builder``: it can feed and explain the trained model, not build a new one.
+    ``last_conv_layer`` is None for a run that did not record it (format 1.0): explain then
+    picks its default layer.
+    """
 
     name: str
-    builder: Builder = field(repr=False)
     input_size: int
     preprocessing: str
-    last_conv_layer: str
+    last_conv_layer: str | None
     family: Literal["custom", "backbone"]
     recipe: Recipe = field(default_factory=Recipe)
     description: str = ""
+    builder: Builder | None = field(default=None, repr=False, kw_only=True)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -77,6 +83,50 @@ class ModelSpec:
             )
         if self.input_size < MIN_INPUT_SIZE:
             raise ValueError(f"{self.name}: input_size must be >= {MIN_INPUT_SIZE}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored fields of the spec (everything but the builder)."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "input_size": self.input_size,
+            "preprocessing": self.preprocessing,
+            "last_conv_layer": self.last_conv_layer,
+            "recipe": asdict(self.recipe),
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelSpec:
+        """A spec from stored fields: the stored values win; a field not stored comes from the
+        registered spec of that name (``last_conv_layer`` excepted: None), the builder too.
+        ValueError when a field needed to feed the model is neither stored nor registered."""
+        name = str(data["name"])
+        registered = _REGISTRY.get(name)
+
+        def stored_or_registered(key: str, default: Any = None) -> Any:
+            if data.get(key) is not None:
+                return data[key]
+            if registered is not None:
+                return getattr(registered, key)
+            if default is None:
+                raise ValueError(f"the stored spec of {name!r} lacks {key} and no model of that name is registered")
+            return default
+
+        base_recipe = registered.recipe if registered is not None else Recipe()
+        stored_recipe = data.get("recipe") or {}
+        known = {f.name for f in fields(Recipe)}  # a newer minor format may add recipe fields
+        recipe = replace(base_recipe, **{k: v for k, v in stored_recipe.items() if k in known})
+        return cls(
+            name=name,
+            input_size=int(stored_or_registered("input_size")),
+            preprocessing=str(stored_or_registered("preprocessing")),
+            last_conv_layer=data.get("last_conv_layer"),
+            family=stored_or_registered("family"),
+            recipe=recipe,
+            description=str(stored_or_registered("description", "")),
+            builder=registered.builder if registered is not None else None,
+        )
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -142,6 +192,8 @@ def create_model(
     ``preprocess_batch(images, spec.preprocessing)``.
     """
     spec = get_spec(name)
+    if spec.builder is None:
+        raise ValueError(f"{name!r} has no builder: a spec read back from a run cannot build a new model")
     size = spec.input_size if input_size is None else int(input_size)
     if size < MIN_INPUT_SIZE:
         raise ValueError(f"input_size must be >= {MIN_INPUT_SIZE}, got {size}")

@@ -24,9 +24,10 @@ import os
 import re
 import shutil
 import time
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
@@ -38,19 +39,24 @@ from bt_core.artifacts import (
     STATUS_DONE,
     STATUS_FAILED,
     STATUS_RUNNING,
+    DatasetRecord,
+    Evaluation,
+    Manifest,
+    ModelEntry,
     RunWriter,
     evaluation_dir,
+    evaluation_staging_dir,
     link_or_copy,
+    load_manifest,
     load_model,
     model_dir,
     predictions_frame,
-    read_manifest,
 )
+from bt_core.data.classes import NO_TUMOR, negative_class, require_negative_class_index
 
 MODE_CLASSES = "classes"
 MODE_TUMOR = "tumor"
-TUMOR_CLASSES = ["notumor", "tumor"]
-NO_TUMOR_NAMES = ("notumor", "no_tumor")
+TUMOR_CLASSES = [NO_TUMOR, "tumor"]
 TUMOR_HEAD_LAYER = "tumor_vs_notumor"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -72,27 +78,19 @@ def check_evaluation_name(name: str) -> str:
 
 def evaluation_mode(run_classes: list[str], data_classes: list[str], data: Any = "the folder") -> str:
     """``"classes"`` when the folder has the run's classes, ``"tumor"`` when it has exactly
-    tumor / notumor and the run has a no-tumor class; ValueError naming both lists otherwise."""
+    tumor / notumor and the run has a no-tumor class (any spelling that
+    :mod:`bt_core.data.classes` knows); ValueError naming both lists otherwise."""
     run_classes, data_classes = list(run_classes), sorted(data_classes)
     if data_classes == sorted(run_classes):
         return MODE_CLASSES
     if data_classes == TUMOR_CLASSES:
-        negative_class(run_classes, data)
+        require_negative_class_index(
+            run_classes, why=f"score {data}, which holds {TUMOR_CLASSES}, as tumor detection"
+        )
         return MODE_TUMOR
     raise ValueError(
         f"the class folders of {data} are {data_classes}; they must be the run's classes "
         f"{run_classes}, or exactly {TUMOR_CLASSES} (scored as tumor detection)"
-    )
-
-
-def negative_class(run_classes: list[str], data: Any = "the folder") -> str:
-    """The run's no-tumor class (``notumor`` or ``no_tumor``); ValueError when it has none."""
-    for name in NO_TUMOR_NAMES:
-        if name in run_classes:
-            return name
-    raise ValueError(
-        f"{data} holds {TUMOR_CLASSES} (tumor detection), but the run's classes {list(run_classes)} "
-        f"have no no-tumor class ({' or '.join(NO_TUMOR_NAMES)}) to score it with"
     )
 
 
@@ -119,12 +117,86 @@ def tumor_model(model: Any, negative_index: int) -> Any:
 
 
 
-def _dataset_record(dataset: Any) -> dict[str, Any]:
-    from bt_core.runs.zoo import dataset_record
+@dataclass(frozen=True)
+class _Plan:
+    """What one evaluation scores, checked before any image is decoded."""
 
-    record = dataset_record(dataset)
-    record["counts"] = {"test": record["counts"]["test"]}
-    return record
+    run_dir: Path
+    parent: Manifest
+    data_root: Path
+    name: str
+    mode: str
+    done: tuple[str, ...]  # the run's finished models, the ones scored
+    negative: str | None  # tumor mode: the run's no-tumor class, as it spells it
+
+    @property
+    def run_id(self) -> str:
+        return self.parent.run_id or self.run_dir.name
+
+    @property
+    def run_classes(self) -> list[str]:
+        return list(self.parent.class_names)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.run_classes if self.mode == MODE_CLASSES else list(TUMOR_CLASSES)
+
+
+def _plan(run_dir: Path, data: str | Path, name: str | None, replace: bool) -> _Plan:
+    """The checks that need no decoding: a run (not an evaluation) with a finished model and
+    an image size, a safe name not yet taken (unless ``replace``), classes that fit."""
+    from bt_core.data.layouts import discover
+
+    parent = load_manifest(run_dir)
+    if parent.is_evaluation:
+        raise ValueError(f"{run_dir} is an evaluation, not a run: evaluate the run it belongs to")
+    run_id = parent.run_id or run_dir.name
+    data_root = Path(data).expanduser().resolve()
+    name = check_evaluation_name(name if name is not None else data_root.name)
+    target = evaluation_dir(run_dir, name)
+    if target.exists() and not replace:
+        raise ValueError(f"{target} already holds an evaluation named {name!r}; add --replace to redo it")
+    mode = evaluation_mode(list(parent.class_names), list(discover(data_root).class_names), data_root)
+    done = tuple(m for m, entry in parent.models.items() if entry.is_done)
+    if not done:
+        raise ValueError(f"run {run_id} has no finished model to evaluate")
+    if parent.image_size is None:
+        raise ValueError(f"run {run_id} records no image size")
+    negative = negative_class(parent.class_names) if mode == MODE_TUMOR else None
+    return _Plan(run_dir, parent, data_root, name, mode, done, negative)
+
+
+def _evaluation_manifest(plan: _Plan, dataset: Any, started: str, load_seconds: float) -> Manifest:
+    """The evaluation's manifest before scoring: the run's settings and model entries
+    (finished ones running, the others failed as not trained), the folder's dataset."""
+    from bt_core.training.environment import backend_name, device_description, library_versions
+
+    parent, run_id = plan.parent, plan.run_id
+    return Manifest(
+        run_id=f"{run_id}/{EVALUATIONS_DIR}/{plan.name}",
+        created=started,
+        evaluation=Evaluation(
+            of_run=run_id, name=plan.name, mode=plan.mode, data=str(plan.data_root),
+            not_trained=tuple(m for m in parent.models if m not in plan.done), negative_class=plan.negative,
+        ),
+        config=parent.config,
+        class_names=tuple(plan.class_names),
+        image_size=parent.image_size,
+        image_ops=parent.image_ops,
+        dataset=DatasetRecord.from_loaded(dataset, splits=("test",)),
+        backend=backend_name(),
+        device=device_description(),
+        versions=library_versions(),
+        timing={"started": started, "data_seconds": round(load_seconds, 2), "seconds": 0.0},
+        models={
+            m: (
+                dataclasses.replace(entry, status=STATUS_RUNNING)
+                if entry.is_done
+                else ModelEntry(m, status=STATUS_FAILED, error=f"not trained in run {run_id}")
+            )
+            for m, entry in parent.models.items()
+        },
+    )
 
 
 def evaluate_run(
@@ -142,123 +214,68 @@ def evaluate_run(
     A model that cannot be scored is recorded as failed; the others are still written.
     """
     from bt_core.data.dataset import load_test_folder
-    from bt_core.data.layouts import discover
-    from bt_core.training.environment import backend_name, device_description, library_versions
 
     started_wall, started = _now(), time.perf_counter()
     run_dir = Path(run_dir)
-    parent = read_manifest(run_dir)
-    if "evaluation" in parent:
-        raise ValueError(f"{run_dir} is an evaluation, not a run: evaluate the run it belongs to")
-    run_id = str(parent.get("run_id") or run_dir.name)
-    data_root = Path(data).expanduser().resolve()
-    name = check_evaluation_name(name if name is not None else data_root.name)
-    target = evaluation_dir(run_dir, name)
-    if target.exists() and not replace:
-        raise ValueError(f"{target} already holds an evaluation named {name!r}; add --replace to redo it")
-    run_classes = list(parent["class_names"])
-    index = discover(data_root)  # classes checked before the (possibly long) decoding
-    mode = evaluation_mode(run_classes, list(index.class_names), data_root)
-    entries = parent.get("models", {})
-    done = [m for m, entry in entries.items() if isinstance(entry, dict) and entry.get("status") == STATUS_DONE]
-    if not done:
-        raise ValueError(f"run {run_id} has no finished model to evaluate")
-    class_names = run_classes if mode == MODE_CLASSES else list(TUMOR_CLASSES)
-    negative = negative_class(run_classes) if mode == MODE_TUMOR else None
-    image_size = int(parent["image_size"])
-    preprocess = list(parent.get("preprocess") or [])
-
-    dataset = load_test_folder(data_root, image_size, ops=tuple(preprocess))
+    plan = _plan(run_dir, data, name, replace)
+    dataset = load_test_folder(plan.data_root, plan.parent.image_size, ops=plan.parent.image_ops)
     load_seconds = time.perf_counter() - started
     test = dataset.arrays["test"]
     say(
-        f"evaluation {name!r} of {run_id} on {data_root} ({dataset.index.layout}, {mode} mode): "
+        f"evaluation {plan.name!r} of {plan.run_id} on {plan.data_root} ({dataset.index.layout}, {plan.mode} mode): "
         f"{len(test.ids)} images, {len(dataset.skipped)} skipped; loaded in {load_seconds:.1f}s"
     )
     for skipped in dataset.skipped[:10]:
         say(f"  skipped {skipped.path}: {skipped.reason}")
 
-    staging = target.parent / f".{name}.evaluating"
+    staging = evaluation_staging_dir(run_dir, plan.name)
     if staging.exists():  # left by a killed evaluation
         shutil.rmtree(staging)
-    not_trained = [m for m in entries if m not in done]
-    evaluation = {"of_run": run_id, "name": name, "mode": mode, "data": str(data_root)}
-    if negative is not None:
-        evaluation["negative_class"] = negative
-    evaluation["not_trained"] = not_trained
-    writer = RunWriter(
-        staging,
-        {
-            "run_id": f"{run_id}/{EVALUATIONS_DIR}/{name}",
-            "created": started_wall,
-            "evaluation": evaluation,
-            "config": parent.get("config", {}),
-            "class_names": class_names,
-            "image_size": image_size,
-            "preprocess": preprocess,
-            "dataset": _dataset_record(dataset),
-            "backend": backend_name(),
-            "device": device_description(),
-            "versions": library_versions(),
-            "timing": {"started": started_wall, "data_seconds": round(load_seconds, 2), "seconds": 0.0},
-            "models": {
-                m: (
-                    {**entries[m], "status": STATUS_RUNNING}
-                    if m in done
-                    else {"status": STATUS_FAILED, "error": f"not trained in run {run_id}"}
-                )
-                for m in entries
-            },
-        },
-    )
+    writer = RunWriter(staging, _evaluation_manifest(plan, dataset, started_wall, load_seconds))
     writer.write_split(dataset.split)
     writer.write_test_images(test.images, test.ids)
-    if len(dataset.boxes) and "crop_head" not in preprocess:  # a head crop moves the image frame
+    if len(dataset.boxes):  # already in the stored images' frame (load_dataset moved them)
         writer.write_test_boxes(dataset.boxes, test.ids)
     labels = [dataset.class_names[i] for i in test.labels]
-    for model_name in done:
+    _score_models(writer, plan, test, labels, say)
+    writer.update_timing(finished=_now(), seconds=round(time.perf_counter() - started, 2))
+    target = evaluation_dir(run_dir, plan.name)
+    _move_into_place(staging, target, replace)
+    say(f"evaluation written: {target}")
+    return target
+
+
+def _score_models(writer: RunWriter, plan: _Plan, test: Any, labels: list[str], say: Callable[[str], Any]) -> None:
+    """Score each finished model; one failing is recorded as failed and the others go on."""
+    for model_name in plan.done:
         try:
-            metrics = _score_model(writer, run_dir, model_name, entries[model_name], test, labels, run_classes, negative)
+            metrics = _score_model(writer, plan, model_name, test, labels)
         except Exception as exc:  # one model failing must not lose the others
             writer.set_model_status(model_name, STATUS_FAILED, error=f"{type(exc).__name__}: {exc}")
             say(f"{model_name}: FAILED ({type(exc).__name__}: {exc})")
             continue
         say(f"{model_name}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}")
         gc.collect()
-    writer.manifest["timing"].update(finished=_now(), seconds=round(time.perf_counter() - started, 2))
-    writer.save_manifest()
-    _move_into_place(staging, target, replace)
-    say(f"evaluation written: {target}")
-    return target
 
 
-def _score_model(
-    writer: RunWriter,
-    run_dir: Path,
-    name: str,
-    entry: dict[str, Any],
-    test: Any,
-    labels: list[str],
-    run_classes: list[str],
-    negative: str | None,
-) -> dict[str, Any]:
+def _score_model(writer: RunWriter, plan: _Plan, name: str, test: Any, labels: list[str]) -> dict[str, Any]:
     """Score one model into the evaluation; returns its metrics."""
-    from bt_core.metrics.classification import metrics_from_predictions
+    from bt_core.metrics import metrics_from_predictions
     from bt_core.training.train import predict_proba
 
-    class_names = writer.manifest["class_names"]
-    source = model_dir(run_dir, name)
-    model = load_model(run_dir, name)
+    class_names, run_classes = writer.class_names, plan.run_classes
+    source = model_dir(plan.run_dir, name)
+    model = load_model(plan.run_dir, name)
     started = time.perf_counter()
     # The scoring path of training (bt_core.training.train.predict_proba): preprocess_batch with the
     # model's mode, in batches, rows normalised.
-    proba = predict_proba(model, SimpleNamespace(preprocessing=entry["preprocessing"]), test)
+    proba = predict_proba(model, plan.parent.models[name].spec, test)
     seconds = time.perf_counter() - started
     target = writer.model_dir(name)
-    if negative is None:
+    if plan.negative is None:
         link_or_copy(source / MODEL_FILE, target / MODEL_FILE)
     else:
-        negative_index = run_classes.index(negative)
+        negative_index = run_classes.index(plan.negative)
         proba = collapse_to_tumor(proba, negative_index)
         writer.save_model(name, tumor_model(model, negative_index))
     if (source / HISTORY).is_file():  # the Training page reads it from here
@@ -268,7 +285,7 @@ def _score_model(
     metrics = metrics_from_predictions(predictions, class_names)
     writer.write_metrics(name, metrics)
     fields: dict[str, Any] = {"inference_seconds": round(seconds, 3), "evaluated": _now()}
-    if negative is not None:
+    if plan.negative is not None:
         fields["collapsed_from"] = list(run_classes)
     writer.set_model_status(name, STATUS_DONE, **fields)
     del model
@@ -290,12 +307,14 @@ def _move_into_place(staging: Path, target: Path, replace: bool) -> None:
     shutil.rmtree(old)
 
 
-def scoring_failures(manifest: dict[str, Any]) -> dict[str, str]:
+def scoring_failures(manifest: Manifest | dict[str, Any]) -> dict[str, str]:
     """The models of an evaluation that the run had trained but that could not be scored."""
-    not_trained = set((manifest.get("evaluation") or {}).get("not_trained") or [])
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.from_json(manifest)
+    not_trained = set(manifest.evaluation.not_trained if manifest.evaluation else ())
     return {
-        name: str(entry.get("error", ""))
-        for name, entry in manifest.get("models", {}).items()
-        if entry.get("status") == STATUS_FAILED and name not in not_trained
+        name: str(entry.error or "")
+        for name, entry in manifest.models.items()
+        if entry.status == STATUS_FAILED and name not in not_trained
     }
 

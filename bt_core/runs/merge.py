@@ -14,30 +14,35 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from bt_core.artifacts import (
-    FORMAT_VERSION,
-    MANIFEST,
     SPLIT,
     STATUS_DONE,
     STATUS_FAILED,
+    TEST_BOXES,
+    TEST_HEADS,
     TEST_IMAGES,
     ArtifactError,
+    Manifest,
+    ModelEntry,
     is_temporary_file,
     link_or_copy,
+    load_manifest,
+    manifest_path,
+    merge_staging_dir,
     model_dir,
     model_files_problem,
-    read_manifest,
     read_split,
     write_json,
 )
 from bt_core.runs.resume import config_from_manifest
 
 # Config settings every shard must share; the others (models, run_id, out, data, demo,
-# precision, data_parallel, extra) may differ.
+# precision, data_parallel, workers) may differ.
 SHARED_SETTINGS = (
     "epochs",
     "img_size",
@@ -52,18 +57,21 @@ SHARED_SETTINGS = (
     "augment_mode",
 )
 
+# The run-level files a merged run takes from its first shard, and those it takes when there.
+RUN_FILES = (SPLIT, TEST_IMAGES)
+OPTIONAL_RUN_FILES = (TEST_BOXES, TEST_HEADS)
 
 
 class _Shard:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         try:
-            self.manifest = read_manifest(self.directory)
+            self.manifest = load_manifest(self.directory)
             self.split = read_split(self.directory)
             self.config = config_from_manifest(self.manifest)
         except (ArtifactError, TypeError, ValueError) as exc:
             raise ValueError(f"cannot merge {self.directory}: {exc}") from exc
-        self.name = self.manifest.get("run_id") or self.directory.name
+        self.name = self.manifest.run_id or self.directory.name
 
 
 def _check_compatible(first: _Shard, other: _Shard) -> None:
@@ -72,11 +80,11 @@ def _check_compatible(first: _Shard, other: _Shard) -> None:
             f"cannot merge {other.directory} with {first.directory}: different {what} ({theirs!r} vs {mine!r})"
         )
 
-    if list(first.manifest["class_names"]) != list(other.manifest["class_names"]):
-        refuse("class names", first.manifest["class_names"], other.manifest["class_names"])
-    if first.manifest.get("image_size") != other.manifest.get("image_size"):
-        refuse("image size", first.manifest.get("image_size"), other.manifest.get("image_size"))
-    mine, theirs = (s.manifest.get("dataset", {}).get("fingerprint") for s in (first, other))
+    if first.manifest.class_names != other.manifest.class_names:
+        refuse("class names", list(first.manifest.class_names), list(other.manifest.class_names))
+    if first.manifest.image_size != other.manifest.image_size:
+        refuse("image size", first.manifest.image_size, other.manifest.image_size)
+    mine, theirs = (s.manifest.dataset.fingerprint for s in (first, other))
     if not mine or mine != theirs:
         refuse("dataset fingerprint", mine, theirs)
     if not first.split.equals(other.split):
@@ -87,13 +95,13 @@ def _check_compatible(first: _Shard, other: _Shard) -> None:
             refuse(f"setting {key}", a[key], b[key])
 
 
-def _pick_models(shards: list[_Shard]) -> dict[str, tuple[_Shard, dict]]:
+def _pick_models(shards: list[_Shard]) -> dict[str, tuple[_Shard, ModelEntry]]:
     """Each model from the one shard that finished it (or, if none did, the first that failed)."""
-    picked: dict[str, tuple[_Shard, dict]] = {}
+    picked: dict[str, tuple[_Shard, ModelEntry]] = {}
     for shard in shards:
-        class_names = list(shard.manifest["class_names"])
-        for name, entry in shard.manifest.get("models", {}).items():
-            status = entry.get("status")
+        class_names = list(shard.manifest.class_names)
+        for name, entry in shard.manifest.models.items():
+            status = entry.status
             if status not in (STATUS_DONE, STATUS_FAILED):
                 raise ValueError(
                     f"cannot merge: model {name} of {shard.directory} is {status}; "
@@ -105,7 +113,7 @@ def _pick_models(shards: list[_Shard]) -> dict[str, tuple[_Shard, dict]]:
                     raise ValueError(f"cannot merge: model {name} of {shard.directory} is marked done but {problem}")
             if name in picked:
                 earlier, earlier_entry = picked[name]
-                if status == STATUS_DONE and earlier_entry.get("status") == STATUS_DONE:
+                if status == STATUS_DONE and earlier_entry.is_done:
                     raise ValueError(
                         f"cannot merge: model {name} is finished in both {earlier.directory} and {shard.directory}; "
                         "merge each model from one run only"
@@ -135,17 +143,18 @@ def merge_runs(
     for other in shards[1:]:
         _check_compatible(first, other)
     picked = _pick_models(shards)
-    dataset_name = first.manifest.get("dataset", {}).get("name", "run")
+    dataset_name = first.manifest.dataset.name or "run"
     run_id = run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{dataset_name}-merged"
     target = Path(out) / run_id
     if target.exists():
         raise ValueError(f"{target} already exists; choose another --run-id")
-    staging = Path(out) / f".{run_id}.merging"
+    staging = merge_staging_dir(Path(out), run_id)
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     try:
-        for file_name in (SPLIT, TEST_IMAGES):
+        # The shards' are identical (same split, same images), so the first one's serve.
+        for file_name in (*RUN_FILES, *(f for f in OPTIONAL_RUN_FILES if (first.directory / f).is_file())):
             link_or_copy(first.directory / file_name, staging / file_name)
         models = {}
         for name, (shard, entry) in picked.items():
@@ -154,61 +163,58 @@ def merge_runs(
                 for path in sorted(source.rglob("*")):
                     if path.is_file() and not is_temporary_file(path):
                         link_or_copy(path, model_dir(staging, name) / path.relative_to(source))
-            models[name] = {**entry, "from_run": shard.name}
-        write_json(staging / MANIFEST, _merged_manifest(shards, models, run_id, out))
+            models[name] = replace(entry, from_run=shard.name)
+        write_json(manifest_path(staging), _merged_manifest(shards, models, run_id, out).to_json())
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    done = sum(1 for entry in models.values() if entry.get("status") == STATUS_DONE)
+    done = sum(1 for entry in models.values() if entry.is_done)
     say(f"merged {len(shards)} runs into {target}: {done} finished model(s), {len(models) - done} failed")
     return target
 
 
-def _merged_manifest(shards: list[_Shard], models: dict[str, dict], run_id: str, out: str | Path) -> dict:
+def _merged_manifest(shards: list[_Shard], models: dict[str, ModelEntry], run_id: str, out: str | Path) -> Manifest:
     first = shards[0].manifest
     manifests = [s.manifest for s in shards]
-    timings = [m.get("timing", {}) for m in manifests]
+    timings = [m.timing for m in manifests]
     starts = [t["started"] for t in timings if t.get("started")]
     ends = [t["finished"] for t in timings if t.get("finished")]
     config = {**shards[0].config.to_dict(), "models": list(models), "run_id": run_id, "out": str(out)}
-    return {
-        "format_version": FORMAT_VERSION,
-        "run_id": run_id,
-        "created": min(str(m.get("created", "")) for m in manifests),
-        "config": config,
-        "class_names": list(first["class_names"]),
-        "image_size": first["image_size"],
-        "preprocess": list(shards[0].config.preprocess),
-        "dataset": first["dataset"],
-        "backend": _joined([m.get("backend") for m in manifests]),
-        "device": _joined([m.get("device") for m in manifests]),
-        "versions": first.get("versions", {}),
-        "timing": {
+    return Manifest(
+        run_id=run_id,
+        created=min(m.created for m in manifests),
+        config=config,
+        class_names=first.class_names,
+        image_size=first.image_size,
+        image_ops=shards[0].config.preprocess,
+        dataset=first.dataset,
+        backend=_joined([m.backend for m in manifests]),
+        device=_joined([m.device for m in manifests]),
+        versions=first.versions,
+        timing={
             "started": min(starts) if starts else None,
             "finished": max(ends) if ends else None,
             # Compute spent in all shards together; started..finished spans them.
             "seconds": round(sum(float(t.get("seconds") or 0.0) for t in timings), 2),
             "data_seconds": round(sum(float(t.get("data_seconds") or 0.0) for t in timings), 2),
         },
-        "sessions": [
-            {**session, "run_id": shard.name} for shard in shards for session in shard.manifest.get("sessions", [])
-        ],
-        "merged": {
+        sessions=tuple({**session, "run_id": shard.name} for shard in shards for session in shard.manifest.sessions),
+        merged={
             "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "runs": [
                 {
                     "run_id": shard.name,
                     "directory": str(shard.directory),
-                    "models": list(shard.manifest.get("models", {})),
-                    "backend": shard.manifest.get("backend"),
-                    "device": shard.manifest.get("device"),
-                    "versions": shard.manifest.get("versions", {}),
-                    "timing": shard.manifest.get("timing", {}),
+                    "models": list(shard.manifest.models),
+                    "backend": shard.manifest.backend,
+                    "device": shard.manifest.device,
+                    "versions": dict(shard.manifest.versions),
+                    "timing": dict(shard.manifest.timing),
                     "config": shard.config.to_dict(),
                 }
                 for shard in shards
             ],
         },
-        "models": models,
-    }
+        models=models,
+    )

@@ -4,29 +4,37 @@ telling finished models (kept as they are) from unfinished ones (trained again).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping
 
 from bt_core.artifacts import (
-    MANIFEST,
     STATUS_DONE,
     ArtifactError,
+    Manifest,
     list_runs,
+    load_manifest,
+    manifest_path,
     model_files_problem,
-    read_manifest,
 )
 from bt_core.training.config import RunConfig
 
 
-def config_from_manifest(manifest: dict) -> RunConfig:
-    """The RunConfig a manifest records; TypeError / ValueError when it cannot be one."""
-    data = dict(manifest.get("config") or {})
-    if "augment_mode" not in data:  # format 1.0: augmentation always ran in numpy on the host
-        data["augment_mode"] = "numpy" if data.get("augment", True) else "none"
-    return RunConfig.from_dict(data)
+def config_from_manifest(manifest: Manifest | Mapping[str, Any], strict: bool = True) -> RunConfig:
+    """The RunConfig a manifest records (1.0: ``augment_mode`` from ``Manifest.augment_mode``;
+    retired settings dropped); TypeError / ValueError when it cannot be one.
+
+    ``strict``: refuse settings this code does not know (a run of a newer minor format), as
+    resuming or merging must; ``strict=False`` leaves them out, for showing the settings.
+    """
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.from_json(manifest)
+    data = dict(manifest.config)
+    data.setdefault("augment_mode", manifest.augment_mode)
+    return RunConfig.from_dict(data, drop_unknown=not strict)
 
 
 def stored_config(run_dir: Path) -> RunConfig:
     """The config a run was started with, as its manifest records it."""
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir)
     try:
         return config_from_manifest(manifest)
     except (TypeError, ValueError) as exc:
@@ -50,7 +58,7 @@ def find_run_to_resume(config: RunConfig) -> Path:
     out = Path(config.out)
     if config.run_id:
         run_dir = out / config.run_id
-        if not (run_dir / MANIFEST).is_file():
+        if not manifest_path(run_dir).is_file():
             raise ValueError(f"cannot resume: there is no run {config.run_id!r} in {out}")
         check_same_experiment(run_dir, config)
         return run_dir
@@ -68,15 +76,16 @@ def find_run_to_resume(config: RunConfig) -> Path:
     )
 
 
-def finished_models(run_dir: Path, manifest: dict) -> dict[str, str | None]:
+def finished_models(run_dir: Path, manifest: Manifest | Mapping[str, Any]) -> dict[str, str | None]:
     """For each model of the manifest: None when it is finished (status done, all four files
     present and readable), else why it must be trained again."""
-    class_names = list(manifest["class_names"])
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.from_json(manifest)
+    class_names = list(manifest.class_names)
     verdicts: dict[str, str | None] = {}
-    for name, entry in manifest.get("models", {}).items():
-        status = entry.get("status") if isinstance(entry, dict) else None
-        if status != STATUS_DONE:
-            verdicts[name] = f"status {status}"
+    for name, entry in manifest.models.items():
+        if entry.status != STATUS_DONE:
+            verdicts[name] = f"status {entry.status}"
         else:
             verdicts[name] = model_files_problem(run_dir, name, class_names)
     return verdicts

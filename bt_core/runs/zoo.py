@@ -4,7 +4,7 @@ interrupted run (``resume``), keeping its finished models and its stored split."
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -13,23 +13,25 @@ import numpy as np
 
 from bt_core.artifacts import (
     FORMAT_VERSION,
-    MANIFEST,
     STATUS_DONE,
     STATUS_FAILED,
-    STATUS_PENDING,
     STATUS_RUNNING,
     ArtifactError,
+    DatasetRecord,
+    Manifest,
+    ModelEntry,
     RunWriter,
+    load_manifest,
     load_test_images,
+    manifest_path,
     predictions_frame,
-    read_manifest,
     read_split,
     remove_temporary_files,
 )
 from bt_core.training.config import RunConfig, seed_everything
 from bt_core.data.dataset import LoadedDataset, load_dataset
 from bt_core.training.environment import backend_name, device_description, library_versions
-from bt_core.metrics.classification import classification_summary, metrics_from_predictions
+from bt_core.metrics import classification_summary, metrics_from_predictions
 from bt_core.models import create_model, get_spec, list_models, set_batchnorm_momentum
 from bt_core.training.progress import ZooProgress
 from bt_core.runs.resume import finished_models
@@ -47,19 +49,6 @@ def check_model_names(names: tuple[str, ...]) -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"model(s) named twice: {duplicates}")
-
-
-def dataset_record(dataset: LoadedDataset) -> dict:
-    return {
-        "name": dataset.name,
-        "root": str(dataset.index.root),
-        "layout": dataset.index.layout,
-        "fingerprint": dataset.fingerprint,
-        "counts": dataset.counts(),
-        "has_boxes": bool(len(dataset.boxes)),
-        "boxes": int(len(dataset.boxes)),
-        "skipped": [{"path": s.path, "reason": s.reason} for s in dataset.skipped],
-    }
 
 
 def _set_precision(policy: str) -> None:
@@ -83,12 +72,10 @@ def train_one(
 ) -> None:
     """Train, score and save one model; its manifest entry says done only once all files exist."""
     spec = get_spec(name)
-    class_names = dataset.class_names
     seed_everything(config.seed)  # per model, so a model's result does not depend on its position
     weights = weights_for(spec, config.weights)
-    devices = distribution.devices
     with distribution.scope():  # MirroredStrategy: variables and optimizer made inside
-        model = create_model(name, len(class_names), weights=weights, input_size=config.img_size)
+        model = create_model(name, len(dataset.class_names), weights=weights, input_size=config.img_size)
         if weights is None:
             set_batchnorm_momentum(model, spec.recipe.scratch_batchnorm_momentum)
         result = train_model(
@@ -97,42 +84,28 @@ def train_one(
             dataset.arrays["train"],
             dataset.arrays["val"],
             epochs=config.epochs,
-            num_classes=len(class_names),
+            num_classes=len(dataset.class_names),
             batch_size=config.batch_size,
             weights=weights,
             augment=config.augment_mode,
             seed=config.seed,
             progress=progress.epoch,
             workers=config.workers,
-            devices=devices,
+            devices=distribution.devices,
         )
-    test = dataset.arrays["test"]
-    started = time.perf_counter()
-    proba = predict_proba(model, spec, test, devices=devices)
-    inference_seconds = time.perf_counter() - started
-    predictions = predictions_frame(test.ids, [class_names[i] for i in test.labels], proba, class_names)
-    metrics = metrics_from_predictions(predictions, class_names)
-    train = dataset.arrays["train"]
-    metrics["train_accuracy"] = classification_summary(
-        train.labels, predict_proba(model, spec, train, devices=devices), class_names
-    )["accuracy"]
-    metrics["train_minus_test_accuracy"] = metrics["train_accuracy"] - metrics["accuracy"]
+    predictions, metrics, inference_seconds = score_model(model, spec, dataset, distribution.devices)
     writer.save_model(name, model)
     writer.write_history(name, result.history)
     writer.write_predictions(name, predictions)
     writer.write_metrics(name, metrics)
-    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     writer.set_model_status(
         name,
         STATUS_DONE,
         finished=_now(),
-        family=spec.family,
         weights=weights,
-        input_size=config.img_size,
-        preprocessing=spec.preprocessing,
-        last_conv_layer=spec.last_conv_layer,
+        **ModelEntry.spec_fields(replace(spec, input_size=config.img_size)),  # the spec as trained
         params_total=int(model.count_params()),
-        params_trainable=trainable,
+        params_trainable=int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         train_seconds=round(result.seconds, 2),
         inference_seconds=round(inference_seconds, 3),
         epochs_run=result.epochs_run,
@@ -140,9 +113,24 @@ def train_one(
         phases=result.phases,
         batch_size=result.batch_size,
         augment=config.augment_mode,
-        recipe=asdict(spec.recipe),
     )
     progress.finish_model(name, "done", f"test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}")
+
+
+def score_model(model: Any, spec: Any, dataset: LoadedDataset, devices: int = 1) -> tuple[Any, dict[str, Any], float]:
+    """The trained model's test predictions, its metrics (with the train accuracy and the
+    train-minus-test gap) and the seconds the test predictions took."""
+    class_names, test, train = dataset.class_names, dataset.arrays["test"], dataset.arrays["train"]
+    started = time.perf_counter()
+    proba = predict_proba(model, spec, test, devices=devices)
+    inference_seconds = time.perf_counter() - started
+    predictions = predictions_frame(test.ids, [class_names[i] for i in test.labels], proba, class_names)
+    metrics = metrics_from_predictions(predictions, class_names)
+    metrics["train_accuracy"] = classification_summary(
+        train.labels, predict_proba(model, spec, train, devices=devices), class_names
+    )["accuracy"]
+    metrics["train_minus_test_accuracy"] = metrics["train_accuracy"] - metrics["accuracy"]
+    return predictions, metrics, inference_seconds
 
 
 def _load(config: RunConfig, split=None) -> LoadedDataset:
@@ -158,7 +146,7 @@ def _load(config: RunConfig, split=None) -> LoadedDataset:
     )
 
 
-def _load_for_resume(config: RunConfig, run_dir: Path, manifest: dict) -> LoadedDataset:
+def _load_for_resume(config: RunConfig, run_dir: Path, manifest: Manifest) -> LoadedDataset:
     """The dataset of a run being resumed, on its stored split; refuses a changed dataset."""
     try:
         split = read_split(run_dir)
@@ -168,21 +156,21 @@ def _load_for_resume(config: RunConfig, run_dir: Path, manifest: dict) -> Loaded
         dataset = _load(config, split)
     except ValueError as exc:
         raise ValueError(f"cannot resume {run_dir}: the dataset no longer matches its split: {exc}") from exc
-    stored = manifest.get("dataset", {}).get("fingerprint")
+    stored = manifest.dataset.fingerprint
     if dataset.fingerprint != stored or len(dataset.split) != len(split):
         raise ValueError(
             f"cannot resume {run_dir}: the dataset in {config.data} changed since the run started "
             f"(fingerprint {str(stored)[:12]}... then, {dataset.fingerprint[:12]}... now); start a new run"
         )
-    if dataset.class_names != list(manifest["class_names"]):
+    if dataset.class_names != list(manifest.class_names):
         raise ValueError(
-            f"cannot resume {run_dir}: classes {dataset.class_names} differ from the run's {manifest['class_names']}"
+            f"cannot resume {run_dir}: classes {dataset.class_names} differ from the run's {list(manifest.class_names)}"
         )
     return dataset
 
 
 def _refuse_existing(run_dir: Path) -> None:
-    if (run_dir / MANIFEST).exists():
+    if manifest_path(run_dir).exists():
         raise ValueError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --run-id")
 
 
@@ -194,10 +182,107 @@ def _test_images_readable(run_dir: Path, count: int) -> bool:
     return len(images) == len(ids) == count
 
 
-def _write_test_boxes(writer: RunWriter, dataset: Any, config: RunConfig, ids: Any) -> None:
-    # A head crop moves the image frame, so the dataset's boxes no longer fit the stored images.
-    if len(dataset.boxes) and "crop_head" not in config.preprocess:
+def _write_test_boxes(writer: RunWriter, dataset: Any, ids: Any) -> None:
+    # load_dataset already moved the boxes into the stored images' frame (a head crop too).
+    if len(dataset.boxes):
         writer.write_test_boxes(dataset.boxes, ids)
+
+
+def _log_dataset(log: Callable[[str], None], dataset: LoadedDataset, load_seconds: float) -> None:
+    counts = dataset.counts()
+    log(
+        f"dataset {dataset.name} ({dataset.index.layout}): "
+        + ", ".join(f"{s} {sum(c.values())}" for s, c in counts.items())
+        + f"; {len(dataset.skipped)} skipped; loaded in {load_seconds:.1f}s"
+    )
+    for skipped in dataset.skipped[:10]:
+        log(f"  skipped {skipped.path}: {skipped.reason}")
+
+
+def _session(started: str, distribution: Distribution, load_seconds: float) -> dict[str, Any]:
+    """The manifest's record of this training session (``trained`` fills as models finish)."""
+    return {
+        "started": started,
+        "backend": backend_name(),
+        "device": device_description(),
+        "distribution": distribution.record(),
+        "data_seconds": round(load_seconds, 2),
+        "trained": [],
+    }
+
+
+def _new_run(config: RunConfig, dataset: LoadedDataset, session: dict[str, Any]) -> RunWriter:
+    """Write the folder of a new run: manifest (every model pending), split, test images, boxes."""
+    started = session["started"]
+    run_id = config.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{dataset.name}"
+    run_dir = Path(config.out) / run_id
+    _refuse_existing(run_dir)
+    manifest = Manifest(
+        run_id=run_id,
+        created=started,
+        config=config.to_dict(),
+        class_names=tuple(dataset.class_names),
+        image_size=config.img_size,
+        image_ops=config.preprocess,
+        dataset=DatasetRecord.from_loaded(dataset),
+        backend=session["backend"],
+        device=session["device"],
+        distribution=session["distribution"],
+        versions=library_versions(),
+        timing={"started": started, "data_seconds": session["data_seconds"], "seconds": 0.0},
+        sessions=(session,),
+        models={name: ModelEntry(name) for name in config.models},
+    )
+    writer = RunWriter(run_dir, manifest)
+    test = dataset.arrays["test"]
+    writer.write_split(dataset.split)
+    writer.write_test_images(test.images, test.ids)
+    _write_test_boxes(writer, dataset, test.ids)
+    return writer
+
+
+def _resumed_run(
+    config: RunConfig, run_dir: Path, stored: Manifest, dataset: LoadedDataset, session: dict[str, Any]
+) -> tuple[RunWriter, list[str], list[Path]]:
+    """Reopen an interrupted run with a new session: its unfinished models are reset; returns
+    the writer, the models to train and the temporary files removed."""
+    removed = remove_temporary_files(run_dir)
+    manifest = replace(
+        stored,
+        format_version=FORMAT_VERSION,
+        timing={"seconds": 0.0, **stored.timing},
+        sessions=(*stored.sessions, session),
+        models={name: stored.models.get(name, ModelEntry(name)) for name in config.models},
+    )
+    writer = RunWriter(run_dir, manifest)
+    verdicts = finished_models(run_dir, manifest)
+    to_train = [name for name in config.models if verdicts.get(name) is not None]
+    for name in to_train:
+        writer.reset_model(name)
+    test = dataset.arrays["test"]
+    if not _test_images_readable(run_dir, len(test.ids)):
+        writer.write_test_images(test.images, test.ids)
+    return writer, to_train, removed
+
+
+def _train_models(
+    writer: RunWriter, config: RunConfig, dataset: LoadedDataset, to_train: list[str],
+    progress: ZooProgress, distribution: Distribution, seconds_so_far: Callable[[], float],
+) -> None:
+    """Train ``to_train`` in the config's order; a model that fails is recorded and the others go on."""
+    for index, name in enumerate(config.models):
+        if name not in to_train:
+            progress.skip_model(index, name, "already done")
+            continue
+        phases = 2 if weights_for(get_spec(name), config.weights) is not None else 1
+        progress.start_model(index, name, phases)
+        writer.set_model_status(name, STATUS_RUNNING, started=_now())
+        try:
+            train_one(writer, name, config, dataset, progress, distribution)
+        except Exception as exc:  # one model failing must not lose the others
+            writer.set_model_status(name, STATUS_FAILED, error=f"{type(exc).__name__}: {exc}", finished=_now())
+            progress.finish_model(name, "FAILED", f"{type(exc).__name__}: {exc}")
+        writer.add_trained(name, round(seconds_so_far(), 2))
 
 
 def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume: Path | None = None) -> Path:
@@ -213,103 +298,29 @@ def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume:
     _set_precision(config.precision)
     distribution = setup_distribution(config.data_parallel)
     seed_everything(config.seed)
-    stored = None
-    if resume is not None:
-        resume = Path(resume)
-        stored = read_manifest(resume)
-        dataset = _load_for_resume(config, resume, stored)
-    else:
-        dataset = _load(config)
+    stored = load_manifest(Path(resume)) if resume is not None else None
+    dataset = _load(config) if stored is None else _load_for_resume(config, Path(resume), stored)
     load_seconds = time.perf_counter() - started
     progress = ZooProgress(list(config.models), config.epochs)
     log = say or progress.say
-    counts = dataset.counts()
-    log(
-        f"dataset {dataset.name} ({dataset.index.layout}): "
-        + ", ".join(f"{s} {sum(c.values())}" for s, c in counts.items())
-        + f"; {len(dataset.skipped)} skipped; loaded in {load_seconds:.1f}s"
-    )
-    for skipped in dataset.skipped[:10]:
-        log(f"  skipped {skipped.path}: {skipped.reason}")
-    session = {
-        "started": started_wall,
-        "backend": backend_name(),
-        "device": device_description(),
-        "distribution": distribution.record(),
-        "data_seconds": round(load_seconds, 2),
-        "trained": [],
-    }
-    test = dataset.arrays["test"]
+    _log_dataset(log, dataset, load_seconds)
+    session = _session(started_wall, distribution, load_seconds)
     if stored is None:
-        run_id = config.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{dataset.name}"
-        run_dir = Path(config.out) / run_id
-        _refuse_existing(run_dir)
-        writer = RunWriter(
-            run_dir,
-            {
-                "run_id": run_id,
-                "created": started_wall,
-                "config": config.to_dict(),
-                "class_names": dataset.class_names,
-                "image_size": config.img_size,
-                "preprocess": list(config.preprocess),
-                "dataset": dataset_record(dataset),
-                "backend": session["backend"],
-                "device": session["device"],
-                "distribution": distribution.record(),
-                "versions": library_versions(),
-                "timing": {"started": started_wall, "data_seconds": round(load_seconds, 2), "seconds": 0.0},
-                "sessions": [session],
-                "models": {name: {"status": STATUS_PENDING} for name in config.models},
-            },
-        )
-        writer.write_split(dataset.split)
-        writer.write_test_images(test.images, test.ids)
-        _write_test_boxes(writer, dataset, config, test.ids)
-        to_train = list(config.models)
+        writer, to_train = _new_run(config, dataset, session), list(config.models)
     else:
-        run_dir = resume
-        removed = remove_temporary_files(run_dir)
-        manifest = {**stored, "format_version": FORMAT_VERSION}
-        manifest.setdefault("preprocess", list(config.preprocess))
-        manifest.setdefault("timing", {}).setdefault("seconds", 0.0)
-        manifest["sessions"] = [*manifest.get("sessions", []), session]
-        entries = manifest.get("models", {})
-        manifest["models"] = {name: entries.get(name, {"status": STATUS_PENDING}) for name in config.models}
-        writer = RunWriter(run_dir, manifest)
-        verdicts = finished_models(run_dir, writer.manifest)
-        to_train = [name for name in config.models if verdicts.get(name) is not None]
-        for name in to_train:
-            writer.reset_model(name)
-        if not _test_images_readable(run_dir, len(test.ids)):
-            writer.write_test_images(test.images, test.ids)
+        writer, to_train, removed = _resumed_run(config, Path(resume), stored, dataset, session)
         kept = [name for name in config.models if name not in to_train]
         progress.done.update(kept)
-        log(f"resuming {run_dir}: keeping {', '.join(kept) or 'no model'}; training {', '.join(to_train) or 'nothing'}"
+        log(f"resuming {resume}: keeping {', '.join(kept) or 'no model'}; training {', '.join(to_train) or 'nothing'}"
             + (f"; removed {len(removed)} temporary file(s)" if removed else ""))
-    seconds_before = float(writer.manifest["timing"].get("seconds") or 0.0)
+    run_dir = writer.run_dir
+    seconds_before = float(writer.timing.get("seconds") or 0.0)
+
+    def seconds_so_far() -> float:
+        return seconds_before + time.perf_counter() - started
+
     log(f"run folder: {run_dir}")
-    for index, name in enumerate(config.models):
-        if name not in to_train:
-            progress.skip_model(index, name, "already done")
-            continue
-        spec = get_spec(name)
-        phases = 2 if weights_for(spec, config.weights) is not None else 1
-        progress.start_model(index, name, phases)
-        writer.set_model_status(name, STATUS_RUNNING, started=_now())
-        try:
-            train_one(writer, name, config, dataset, progress, distribution)
-        except Exception as exc:  # one model failing must not lose the others
-            writer.set_model_status(name, STATUS_FAILED, error=f"{type(exc).__name__}: {exc}", finished=_now())
-            progress.finish_model(name, "FAILED", f"{type(exc).__name__}: {exc}")
-        session["trained"].append(name)
-        # Kept current after every model, so a killed run still accounts for its finished work.
-        writer.manifest["timing"]["seconds"] = round(seconds_before + time.perf_counter() - started, 2)
-        writer.save_manifest()
-    session["finished"] = _now()
-    writer.manifest["timing"].update(
-        finished=session["finished"], seconds=round(seconds_before + time.perf_counter() - started, 2)
-    )
-    writer.save_manifest()
+    _train_models(writer, config, dataset, to_train, progress, distribution, seconds_so_far)
+    writer.finish_session(_now(), round(seconds_so_far(), 2))
     log(f"done in {time.perf_counter() - started:.1f}s: {run_dir}")
     return run_dir

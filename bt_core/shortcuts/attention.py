@@ -1,10 +1,14 @@
 """Where explanation maps look, in numbers: energy outside the head, in the border, in the box.
 
-Maps are float ``(N, h, w)`` (any resolution; resized bilinearly to the masks), images uint8
-``(N, S, S, 3)``, boxes normalised ``(x0, y0, x1, y1)`` rows, NaN rows for images without one.
-Measures per image:
+Maps are float ``(N, h, w)`` (any resolution; resized to the masks by
+:func:`bt_core.regions.resize_maps`), images uint8 ``(N, S, S, 3)``, boxes normalised
+``(x0, y0, x1, y1)`` rows, NaN rows for images without one (pixel-centre rule of
+:mod:`bt_core.regions`), head masks the usable ones (:func:`bt_core.regions.usable_head_masks`:
+an image with no head found is all head). :func:`attention_table` resizes each map once to
+the image size and takes every measure from that one copy. Measures per image:
 
-- ``outside_head``: share of map energy outside the head (1 - :func:`energy_share` in it).
+- ``outside_head``: share of map energy outside the head (1 - its
+  :func:`bt_core.regions.map_share` in the head).
 - ``border``: share of map energy in the border band (where scanners burn text).
 - ``in_box``: share of map energy inside the tumor box. NaN without box.
 - ``pointing_hit``: 1 when the map's maximum lies in the box, with Zhang et al.'s (2018)
@@ -25,19 +29,20 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import cv2
 import numpy as np
 import pandas as pd
 
-from bt_core.explain.overlay import box_pixels
 from bt_core.regions import (
     border_band,
     box_masks,
+    box_pixel_bounds,
     check_boxes,
     check_images,
     check_labels,
+    check_head_masks,
     check_shape,
-    head_masks as compute_head_masks,
+    map_share,
+    resize_maps,
 )
 
 MEASURES = ("outside_head", "border", "in_box", "pointing_hit", "rank_accuracy")
@@ -62,55 +67,9 @@ def check_maps(maps: np.ndarray, n: int | None = None) -> np.ndarray:
     return np.nan_to_num(maps.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def resize_maps(maps: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Maps resized (bilinear) to ``shape[:2]``; returned unchanged when already that size."""
-    maps = check_maps(maps)
-    height, width = check_shape(shape)
-    if maps.shape[1:] == (height, width):
-        return maps
-    out = np.empty((len(maps), height, width), dtype=np.float32)
-    for i, cam in enumerate(maps):
-        out[i] = cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
-    return out
-
-
-def _masks_for(maps: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maps at the masks' size and masks as bool ``(N, H, W)`` (one shared mask broadcast)."""
-    maps = check_maps(maps)
-    masks = np.asarray(masks, dtype=bool)
-    if masks.ndim == 2:
-        masks = np.broadcast_to(masks, (len(maps), *masks.shape))
-    if masks.ndim != 3 or len(masks) != len(maps):
-        raise ValueError(
-            f"masks must be (H, W) or (N, H, W) with N = {len(maps)}, got shape {masks.shape}"
-        )
-    return resize_maps(maps, masks.shape[1:]), masks
-
-
-def energy_share(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Share of each map's energy (sum of values clipped at 0) inside its mask, float ``(N,)``.
-
-    ``masks``: bool ``(N, H, W)`` or one ``(H, W)`` for all; maps are resized to it. NaN
-    where a map has no energy.
-    """
-    maps, masks = _masks_for(maps, masks)
-    energy = np.clip(maps, 0.0, None).astype(np.float64)
-    total = energy.sum(axis=(1, 2))
-    inside = (energy * masks).sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, inside / np.where(total > 0, total, 1.0), np.nan)
-
-
 def outside_head_share(maps: np.ndarray, head_masks: np.ndarray) -> np.ndarray:
     """Share of each map's energy outside the head, float ``(N,)``; NaN without energy."""
-    return 1.0 - energy_share(maps, head_masks)
-
-
-def border_share(
-    maps: np.ndarray, shape: Sequence[int], width: float = DEFAULT_BORDER_WIDTH
-) -> np.ndarray:
-    """Share of each map's energy in the border band of ``shape`` (see :func:`border_band`)."""
-    return energy_share(maps, border_band(shape, width))
+    return 1.0 - map_share(check_maps(maps), head_masks)
 
 
 def box_energy(maps: np.ndarray, boxes_in: np.ndarray) -> np.ndarray:
@@ -118,7 +77,7 @@ def box_energy(maps: np.ndarray, boxes_in: np.ndarray) -> np.ndarray:
     boxes_in = np.asarray(boxes_in, dtype=bool)
     if boxes_in.ndim != 3:
         raise ValueError(f"box masks must be (N, H, W), got shape {boxes_in.shape}")
-    share = energy_share(maps, boxes_in)
+    share = map_share(check_maps(maps), boxes_in)
     return np.where(boxes_in.any(axis=(1, 2)), share, np.nan)
 
 
@@ -135,9 +94,9 @@ def pointing_game(
 ) -> np.ndarray:
     """1.0 where the map's maximum lies within ``tolerance_px`` of the box, else 0.0; ``(N,)``.
 
-    The map is resized (bilinear) to ``size`` (the images' ``(H, W)``; default the map's
-    own) and its first maximum is taken; the distance to the box (inclusive pixel corners)
-    is Euclidean, in pixels at ``size``. ``tolerance_px`` defaults to 15 px at 224 px, scaled
+    The map is resized (:func:`bt_core.regions.resize_maps`) to ``size`` (the images'
+    ``(H, W)``; default the map's own) and its first maximum is taken; the distance to the
+    box (the pixels its mask covers) is Euclidean, in pixels at ``size``. ``tolerance_px`` defaults to 15 px at 224 px, scaled
     to the larger side (Zhang et al. 2018). NaN for images without box and for flat maps
     (no maximum to point with).
     """
@@ -149,13 +108,13 @@ def pointing_game(
         raise ValueError(f"tolerance_px must be >= 0, got {tolerance_px}")
     hits = np.full(len(maps), np.nan)
     for i in np.flatnonzero(~np.isnan(boxes).any(axis=1)):
-        cam = resize_maps(maps[i : i + 1], (height, width))[0]
+        cam = resize_maps(maps[i], (height, width))
         if cam.max() <= cam.min():
             continue
         row, col = np.unravel_index(int(np.argmax(cam)), cam.shape)
-        x0, y0, x1, y1 = box_pixels(boxes[i], height, width)
-        dx = max(x0 - col, 0, col - x1)
-        dy = max(y0 - row, 0, row - y1)
+        x0, y0, x_stop, y_stop = box_pixel_bounds(boxes[i], height, width)
+        dx = max(x0 - col, 0, col - (x_stop - 1))
+        dy = max(y0 - row, 0, row - (y_stop - 1))
         hits[i] = float(np.hypot(dx, dy) <= tolerance)
     return hits
 
@@ -169,7 +128,7 @@ def relevance_rank_accuracy(maps: np.ndarray, boxes_in: np.ndarray) -> np.ndarra
     boxes_in = np.asarray(boxes_in, dtype=bool)
     if boxes_in.ndim != 3:
         raise ValueError(f"box masks must be (N, H, W), got shape {boxes_in.shape}")
-    maps, boxes_in = _masks_for(maps, boxes_in)
+    maps = resize_maps(check_maps(maps, len(boxes_in)), boxes_in.shape[1:])
     scores = np.full(len(maps), np.nan)
     for i, (cam, inside) in enumerate(zip(maps, boxes_in)):
         k = int(inside.sum())
@@ -218,30 +177,25 @@ def attention_table(
 ) -> pd.DataFrame:
     """One row per image: ``label_index``, ``label``, ``has_box`` and the :data:`MEASURES`.
 
-    Masks are made at the image size and the maps resized to it. ``boxes``: ``(N, 4)``
-    with NaN rows, or None (box measures all NaN). ``head_masks``: precomputed head masks
-    ``(N, H, W)`` (computed from the images when None). ``tolerance_px`` is in image pixels.
+    Masks are made at the image size and each map resized to it once, in chunks. ``boxes``:
+    ``(N, 4)`` with NaN rows, or None (box measures all NaN). ``head_masks``: the usable
+    head masks ``(N, H, W)`` (:func:`bt_core.regions.usable_head_masks` of the images when
+    None). ``tolerance_px`` is in image pixels.
     """
     images = check_images(images)
     n, height, width = images.shape[:3]
     maps = check_maps(maps, n)
     labels = check_labels(labels, n, len(class_names))
     boxes = np.full((n, 4), np.nan) if boxes is None else check_boxes(boxes, n)
-    if head_masks is not None:
-        head_masks = np.asarray(head_masks, dtype=bool)
-        if head_masks.shape != (n, height, width):
-            raise ValueError(
-                f"head_masks must be (N, H, W) = {(n, height, width)}, got {head_masks.shape}"
-            )
+    head_masks = check_head_masks(head_masks, images)
     band = border_band((height, width), border_width)
     columns: dict[str, list[np.ndarray]] = {name: [] for name in MEASURES}
     for start in range(0, n, CHUNK):
         part = slice(start, start + CHUNK)
         chunk = resize_maps(maps[part], (height, width))
-        head = compute_head_masks(images[part]) if head_masks is None else head_masks[part]
         inside = box_masks(boxes[part], (height, width))
-        columns["outside_head"].append(outside_head_share(chunk, head))
-        columns["border"].append(energy_share(chunk, band))
+        columns["outside_head"].append(outside_head_share(chunk, head_masks[part]))
+        columns["border"].append(map_share(chunk, band))
         columns["in_box"].append(box_energy(chunk, inside))
         columns["pointing_hit"].append(pointing_game(chunk, boxes[part], tolerance_px))
         columns["rank_accuracy"].append(relevance_rank_accuracy(chunk, inside))
@@ -297,12 +251,12 @@ def baseline_summary(
     """:func:`summarize_attention` for the two maps that know nothing, on the same images.
 
     Index: ``(baseline, group)`` with baseline in :data:`BASELINES` ("centered_gaussian",
-    "random"), groups as in :func:`summarize_attention`. Pass ``head_masks`` to reuse them.
+    "random"), groups as in :func:`summarize_attention`. ``head_masks``: the usable head
+    masks (computed once from the images when None).
     """
     images = check_images(images)
     n = len(images)
-    if head_masks is None:
-        head_masks = compute_head_masks(images)
+    head_masks = check_head_masks(head_masks, images)
     makers = {
         "centered_gaussian": lambda: centered_gaussian_maps(n, map_shape, sigma),
         "random": lambda: random_maps(n, map_shape, seed),

@@ -1,16 +1,14 @@
-"""Dataset audit: duplicate images within and across splits, and a source probe.
+"""Dataset audit: duplicate images within and across splits.
 
 A test image that is also in train (or is a re-encoded / slightly altered copy of one) lets
-a model score by memory; the same image under two classes is label noise. And when a tiny
-model can tell the classes apart from the image border or background alone, the classes
-come from different sources (scanners, sites, exports): a shortcut any classifier can take.
+a model score by memory; the same image under two classes is label noise. (Whether the
+classes come from different sources is :mod:`bt_core.shortcuts.source_probe`.)
 
     hashes = hash_images(paths)                                    # one pass, 64-bit pHash
     report = find_duplicates(hashes, splits, labels, ids)
-    keep = deduplicated_test_ids(report.pairs, test_ids)
-    probe = source_probe(images, labels)                           # border band by default
+    keep = deduplicated_test_mask(report.pairs, test_ids)          # bool, over test_ids
 
-NumPy, OpenCV, Pillow/imagehash, pandas and scikit-learn only.
+NumPy, OpenCV, Pillow/imagehash, pandas and SciPy only.
 """
 
 from __future__ import annotations
@@ -28,13 +26,9 @@ import pandas as pd
 from PIL import Image
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from bt_core.data.images import UnreadableImageError
-from bt_core.explain.masks import to_gray
+from bt_core.regions import to_gray
 
 # pHash: 8x8 = 64 bits of the low-frequency DCT of a 32x32 grayscale thumbnail.
 HASH_SIZE = 8
@@ -56,12 +50,6 @@ THUMB_SIZE = 32
 BLOCK_ROWS = 256
 # Splits in this order put pairs as (earlier, later): "train-test", never "test-train".
 SPLIT_ORDER = ("train", "val", "test")
-# Source probe: width of the default border band as a share of the shorter image side.
-BORDER_WIDTH = 0.1
-# Inverse L2 strength of the probe's logistic regression. A tiny, well-regularised model is
-# the point (its accuracy is a lower bound on the source signal), and it converges ~7x
-# faster than C = 1: 8 s instead of 54 s for 5 folds of brain-tumor-mri, 0.76 vs 0.78.
-PROBE_C = 0.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,19 +80,6 @@ class DuplicateReport:
     max_distance: int
     min_similarity: float | None
     unreadable: int  # images left out because they could not be read
-
-
-@dataclass(frozen=True)
-class SourceProbe:
-    """Cross-validated balanced accuracy of a linear model that sees only one image region."""
-
-    balanced_accuracy: float  # mean over folds
-    std: float
-    chance: float  # 1 / number of classes
-    scores: tuple[float, ...]
-    folds: int
-    n_images: int
-    region_share: float  # mean share of the image the region covers
 
 
 def read_gray(path: str | Path) -> np.ndarray:
@@ -264,6 +239,50 @@ def _summary(pairs: pd.DataFrame) -> pd.DataFrame:
     return summary.sort_values(["_order", "kind", "conflict", "label"]).drop(columns="_order").reset_index(drop=True)
 
 
+def _candidate_pairs(
+    hashes: ImageHashes, max_distance: int, min_similarity: float | None
+) -> tuple[np.ndarray, ...]:
+    """``(i, j, distance, similarity, is_exact)`` of the duplicate pairs among the readable images."""
+    readable = np.flatnonzero(hashes.ok)
+    i, j, distance = hamming_pairs(hashes.phash[readable], max_distance)
+    i, j = readable[i], readable[j]
+    is_exact = np.array([hashes.exact[p] == hashes.exact[q] for p, q in zip(i, j)], dtype=bool)
+    similarity = thumb_similarity(hashes.thumbs, i, j)
+    similarity[is_exact] = 1.0
+    if min_similarity is None:
+        return i, j, distance, similarity, is_exact
+    keep = is_exact | (similarity >= min_similarity)
+    return i[keep], j[keep], distance[keep], similarity[keep], is_exact[keep]
+
+
+def _pair_table(
+    found: tuple[np.ndarray, ...], splits: Sequence[str], labels: Sequence, ids: Sequence
+) -> pd.DataFrame:
+    """The pairs of :func:`_candidate_pairs` as :data:`_PAIR_COLUMNS`, each oriented by split
+    order, then by input order (so summaries read "train-test"), grouped and sorted."""
+    i, j, distance, similarity, is_exact = found
+    swap = np.array([_split_rank(splits[a]) > _split_rank(splits[b]) for a, b in zip(i, j)], dtype=bool)
+    a, b = np.where(swap, j, i), np.where(swap, i, j)
+    pairs = pd.DataFrame(
+        {
+            "id_a": pd.Series([ids[k] for k in a], dtype=object),
+            "id_b": pd.Series([ids[k] for k in b], dtype=object),
+            "split_a": [splits[k] for k in a],
+            "split_b": [splits[k] for k in b],
+            "label_a": [labels[k] for k in a],
+            "label_b": [labels[k] for k in b],
+            "distance": distance.astype(int),
+            "similarity": similarity.astype(float),
+            "kind": np.where(is_exact, "exact", "near"),
+        }
+    )
+    if pairs.empty:
+        return pd.DataFrame(columns=_PAIR_COLUMNS)
+    component = _components(pairs["id_a"], pairs["id_b"])
+    pairs["group"] = pairs["id_a"].map(component).astype(int)
+    return pairs.sort_values(["group", "distance"], kind="stable").reset_index(drop=True)
+
+
 def find_duplicates(
     hashes: ImageHashes,
     splits: Sequence[str],
@@ -290,44 +309,14 @@ def find_duplicates(
         raise ValueError("ids must be unique")
     if not 0 <= max_distance < HASH_BITS:
         raise ValueError(f"max_distance must be in 0..{HASH_BITS - 1}, got {max_distance}")
-    readable = np.flatnonzero(hashes.ok)
-    i, j, distance = hamming_pairs(hashes.phash[readable], max_distance)
-    i, j = readable[i], readable[j]
-    is_exact = np.array([hashes.exact[p] == hashes.exact[q] for p, q in zip(i, j)], dtype=bool)
-    similarity = thumb_similarity(hashes.thumbs, i, j)
-    similarity[is_exact] = 1.0
-    if min_similarity is not None:
-        keep = is_exact | (similarity >= min_similarity)
-        i, j, distance, similarity, is_exact = i[keep], j[keep], distance[keep], similarity[keep], is_exact[keep]
-    # Orient each pair by split order, then by input order, so summaries read "train-test".
-    swap = np.array([_split_rank(splits[a]) > _split_rank(splits[b]) for a, b in zip(i, j)], dtype=bool)
-    a, b = np.where(swap, j, i), np.where(swap, i, j)
-    pairs = pd.DataFrame(
-        {
-            "id_a": pd.Series([ids[k] for k in a], dtype=object),
-            "id_b": pd.Series([ids[k] for k in b], dtype=object),
-            "split_a": [splits[k] for k in a],
-            "split_b": [splits[k] for k in b],
-            "label_a": [labels[k] for k in a],
-            "label_b": [labels[k] for k in b],
-            "distance": distance.astype(int),
-            "similarity": similarity.astype(float),
-            "kind": np.where(is_exact, "exact", "near"),
-        }
-    )
-    if pairs.empty:
-        pairs = pd.DataFrame(columns=_PAIR_COLUMNS)
-    else:
-        component = _components(pairs["id_a"], pairs["id_b"])
-        pairs["group"] = pairs["id_a"].map(component).astype(int)
-        pairs = pairs.sort_values(["group", "distance"], kind="stable").reset_index(drop=True)
+    pairs = _pair_table(_candidate_pairs(hashes, max_distance, min_similarity), splits, labels, ids)
     return DuplicateReport(
         pairs=pairs,
         summary=_summary(pairs),
         conflicts=pairs[pairs["label_a"] != pairs["label_b"]].reset_index(drop=True),
         max_distance=int(max_distance),
         min_similarity=min_similarity,
-        unreadable=int(n - len(readable)),
+        unreadable=int(n - int(hashes.ok.sum())),
     )
 
 
@@ -353,85 +342,3 @@ def deduplicated_test_mask(pairs: pd.DataFrame, test_ids: Sequence, test_split: 
             keep[position] = False
         seen.add(group)
     return keep
-
-
-def deduplicated_test_ids(pairs: pd.DataFrame, test_ids: Sequence, test_split: str = "test") -> list:
-    """The test ids to keep, in the given order (see :func:`deduplicated_test_mask`)."""
-    test_ids = list(test_ids)
-    mask = deduplicated_test_mask(pairs, test_ids, test_split)
-    return [t for t, keep in zip(test_ids, mask) if keep]
-
-
-def _border_band_mask(shape: Sequence[int], width: float = BORDER_WIDTH) -> np.ndarray:
-    """True in a frame of ``width`` x the shorter side (at least 1 pixel) around the edge."""
-    height, width_px = int(shape[0]), int(shape[1])
-    band = max(1, int(round(width * min(height, width_px))))
-    mask = np.ones((height, width_px), dtype=bool)
-    mask[band : height - band, band : width_px - band] = False
-    return mask
-
-
-def region_features(gray: np.ndarray, region: np.ndarray, size: int = 16, bins: int = 16) -> np.ndarray:
-    """Features of one region of one image: the image zeroed outside the region, shrunk to
-    ``size`` x ``size`` (INTER_AREA), plus the region's mean, std and intensity histogram."""
-    pixels = gray.astype(np.float32) / 255.0
-    region = np.asarray(region, dtype=bool)
-    small = cv2.resize(np.where(region, pixels, 0.0), (size, size), interpolation=cv2.INTER_AREA).ravel()
-    inside = pixels[region]
-    if inside.size == 0:
-        stats, histogram = np.zeros(2), np.zeros(bins)
-    else:
-        stats = np.array([inside.mean(), inside.std()])
-        histogram = np.histogram(inside, bins=bins, range=(0.0, 1.0))[0] / inside.size
-    return np.concatenate([small, stats, histogram]).astype(np.float32)
-
-
-def source_probe(
-    images: np.ndarray | Sequence[np.ndarray],
-    labels: Sequence,
-    masks: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
-    size: int = 16,
-    bins: int = 16,
-    folds: int = 5,
-    seed: int = 0,
-) -> SourceProbe:
-    """How well a linear model tells the classes apart from one image region alone.
-
-    ``masks``: bool ``(N, H, W)``, one ``(H, W)`` for all, a function image -> mask, or None
-    for a border band of width BORDER_WIDTH. Pass the not-head mask to probe the background.
-    Model: standardised features -> logistic regression, stratified ``folds``-fold CV,
-    balanced accuracy. Near 1 from the border alone: the classes differ in source, not anatomy;
-    near ``chance`` (1 / classes): the region carries no class signal.
-    """
-    grays = [to_gray(image) for image in images]
-    labels = np.asarray(labels)
-    if len(grays) != len(labels):
-        raise ValueError(f"{len(grays)} images but {len(labels)} labels")
-    classes, counts = np.unique(labels, return_counts=True)
-    if len(classes) < 2 or counts.min() < 2:
-        raise ValueError("source_probe needs at least 2 classes with at least 2 images each")
-    if masks is None or callable(masks):
-        region_of = masks if callable(masks) else (lambda gray: _border_band_mask(gray.shape))
-        regions = [np.asarray(region_of(g), dtype=bool) for g in grays]
-    else:
-        array = np.asarray(masks, dtype=bool)
-        regions = [array] * len(grays) if array.ndim == 2 else list(array)
-        if len(regions) != len(grays):
-            raise ValueError(f"masks must be (H, W) or (N, H, W) with N = {len(grays)}, got {array.shape}")
-    for gray, region in zip(grays, regions):
-        if region.shape != gray.shape:
-            raise ValueError(f"mask shape {region.shape} does not match image shape {gray.shape}")
-    features = np.stack([region_features(g, r, size, bins) for g, r in zip(grays, regions)])
-    n_folds = int(min(folds, counts.min()))
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=PROBE_C, max_iter=2000))
-    cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    scores = cross_val_score(model, features, labels, cv=cv, scoring="balanced_accuracy")
-    return SourceProbe(
-        balanced_accuracy=float(scores.mean()),
-        std=float(scores.std()),
-        chance=1.0 / len(classes),
-        scores=tuple(float(s) for s in scores),
-        folds=n_folds,
-        n_images=len(grays),
-        region_share=float(np.mean([r.mean() for r in regions])),
-    )

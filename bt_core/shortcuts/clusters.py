@@ -19,7 +19,6 @@ import math
 import warnings
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import pandas as pd
 from scipy import linalg, sparse
@@ -27,6 +26,8 @@ from scipy.sparse.csgraph import laplacian
 from scipy.sparse.linalg import eigsh
 from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import kneighbors_graph
+
+from bt_core.regions import map_share, resize_maps
 
 # Maps are compared at this resolution: coarse enough that a one-cell shift of a blob does
 # not make two maps of the same strategy look unrelated (SpRAy works on coarse maps too).
@@ -110,15 +111,14 @@ def _as_maps(maps: np.ndarray) -> tuple[np.ndarray, list[str]]:
 
 
 def map_features(maps: np.ndarray, map_size: int = DEFAULT_MAP_SIZE) -> np.ndarray:
-    """(N, map_size**2): each map shrunk with INTER_AREA, scaled to unit sum, flattened.
+    """(N, map_size**2): each map resized (``resize_maps``: area filter when shrinking), scaled
+    to unit sum, flattened.
 
     Unit sum compares where a map looks, not how strong it is. A map with no mass becomes
     uniform ("looks nowhere in particular") so it is not a zero vector next to every sparse map.
     """
     clean, _ = _as_maps(maps)
-    small = np.stack(
-        [cv2.resize(m, (map_size, map_size), interpolation=cv2.INTER_AREA) for m in clean]
-    ).reshape(len(clean), -1).astype(np.float64)
+    small = resize_maps(clean, map_size).reshape(len(clean), -1).astype(np.float64)
     sums = small.sum(axis=1, keepdims=True)
     uniform = np.full_like(small, 1.0 / small.shape[1])
     return np.where(sums > 0, small / np.where(sums > 0, sums, 1.0), uniform)
@@ -175,23 +175,11 @@ def choose_k(eigenvalues: np.ndarray, max_k: int = MAX_CLUSTERS, max_ratio: floa
 
 
 def _off_head_shares(maps: np.ndarray, head_masks: np.ndarray | None) -> np.ndarray | None:
-    """Per map, the share of its mass outside its head mask (NaN for a map with no mass)."""
+    """Per map, the share of its mass outside its head mask (NaN for a map with no mass):
+    the ``outside_head`` measure of :mod:`bt_core.shortcuts.attention`."""
     if head_masks is None:
         return None
-    masks = np.asarray(head_masks, dtype=bool)
-    if masks.ndim == 2:
-        masks = np.broadcast_to(masks, (len(maps),) + masks.shape)
-    if masks.ndim != 3 or len(masks) != len(maps):
-        raise ValueError(f"head_masks must be (H, W) or (N, H, W) with N = {len(maps)}, got {masks.shape}")
-    height, width = maps.shape[1:]
-    shares = np.full(len(maps), np.nan)
-    for i, (cam, mask) in enumerate(zip(maps, masks)):
-        # Shrink the mask, not the map: each map cell gets the fraction of it that is head.
-        inside = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
-        total = float(cam.sum())
-        if total > 0:
-            shares[i] = float((cam * (1.0 - inside)).sum()) / total
-    return shares
+    return 1.0 - map_share(maps, head_masks)
 
 
 def _build_clusters(
@@ -233,17 +221,25 @@ def strategy_clusters(
     n_neighbors: int | None = None,
     max_k: int = MAX_CLUSTERS,
     seed: int = 0,
+    off_head: np.ndarray | None = None,
 ) -> ClusterResult:
     """SpRAy-style clusters of explanation maps ``(N, h, w)`` (values in [0, 1], NaN -> 0).
 
     ``head_masks``: bool ``(N, H, W)`` or one ``(H, W)``, any size, for each cluster's
-    off-head share. ``n_neighbors`` of the kNN graph: see :func:`default_neighbors`.
-    Fewer than 3 maps, or maps that are all the same, give one cluster (see ``notes``).
+    off-head share; or ``off_head``: each map's share outside the head, already measured
+    (the attention table's ``outside_head``), instead. ``n_neighbors`` of the kNN graph:
+    see :func:`default_neighbors`. Fewer than 3 maps, or maps that are all the same, give
+    one cluster (see ``notes``).
     """
     clean, notes = _as_maps(maps)
     n = len(clean)
     features = map_features(clean, map_size)
-    off_head = _off_head_shares(clean, head_masks)
+    if off_head is not None:
+        off_head = np.asarray(off_head, dtype=np.float64)
+        if off_head.shape != (n,):
+            raise ValueError(f"off_head must be one share per map ({n},), got {off_head.shape}")
+    else:
+        off_head = _off_head_shares(clean, head_masks)
 
     def single(reason: str) -> ClusterResult:
         labels, clusters = _build_clusters(np.zeros(n, dtype=int), features, clean, off_head)

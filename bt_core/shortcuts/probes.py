@@ -31,13 +31,14 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from bt_core.shortcuts.attention import resize_maps
+from bt_core.data.classes import negative_class_index
 from bt_core.regions import (
     box_masks,
     check_boxes,
     check_images,
     check_labels,
-    head_masks as compute_head_masks,
+    resize_maps,
+    usable_head_masks,
 )
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -45,13 +46,11 @@ Predict = Callable[[np.ndarray], np.ndarray]
 DEFAULT_BATCH = 64
 # Perturbed images per predict call in deletion/insertion: big arrays, few calls.
 CURVE_BATCH = 256
-DEFAULT_NEGATIVE_CLASS = "notumor"
 # Width of the head ring around a box whose median fills it, relative to the image size.
 RING_FRACTION = 0.05
 # Blur of the deletion/insertion baseline, relative to the image size: 1/10 erases a
 # tumor-sized blob (a few % of the side) but keeps the head's outline and brightness.
 BLUR_SIGMA_FRACTION = 0.1
-CONDITIONS = ("original", "head_only", "background_only", "original_boxed", "tumor_occluded")
 
 
 def predict_proba(
@@ -152,22 +151,6 @@ def occlude_boxes(
     return out
 
 
-def negative_index(
-    class_names: Sequence[str], negative_class: str = DEFAULT_NEGATIVE_CLASS
-) -> int:
-    """Index of the no-tumor class; "notumor", "no_tumor", "No Tumor" all match each other."""
-
-    def norm(name: str) -> str:
-        return "".join(ch for ch in str(name).lower() if ch.isalnum())
-
-    matches = [i for i, name in enumerate(class_names) if norm(name) == norm(negative_class)]
-    if not matches:
-        raise ValueError(
-            f"negative class {negative_class!r} is not among the classes {list(class_names)}"
-        )
-    return matches[0]
-
-
 def _condition_row(proba: np.ndarray, labels: np.ndarray, negative: int | None) -> dict[str, float]:
     predicted = proba.argmax(axis=1)
     counts = np.bincount(labels, minlength=proba.shape[1])
@@ -193,11 +176,14 @@ def probe_probabilities(
 
     ``original``, ``head_only`` and ``background_only`` cover all images; with boxes,
     ``original_boxed`` and ``tumor_occluded`` cover the positions of the images that have one.
+    ``head_masks``: the usable head masks, ``(N, H, W)`` or one ``(H, W)`` for all
+    (:func:`bt_core.regions.usable_head_masks` of the images when None: an image with no
+    head found is all head, so its background-only copy is black).
     """
     images = check_images(images)
     n = len(images)
     if head_masks is None:
-        head_masks = compute_head_masks(images)
+        head_masks, _not_found = usable_head_masks(images)
     head_masks = _check_keep(images, head_masks, "head_masks")
     everything = np.arange(n)
     variants = {
@@ -222,15 +208,12 @@ def probe_summary(
     labels: Sequence[int] | np.ndarray,
     class_names: Sequence[str],
     subset: np.ndarray | None = None,
-    negative_class: str = DEFAULT_NEGATIVE_CLASS,
 ) -> pd.DataFrame:
     """:func:`probe_table`'s rows from :func:`probe_probabilities`, over ``subset`` (a bool
-    mask of the images; all when None). Conditions with no image in the subset are left out."""
+    mask of the images; all when None). Conditions with no image in the subset are left out.
+    Without a no-tumor class (:mod:`bt_core.data.classes`) ``tumor_predicted`` is NaN."""
     labels = np.asarray(labels, dtype=np.int64)
-    try:
-        negative = negative_index(class_names, negative_class)
-    except ValueError:  # no no-tumor class (e.g. tumor types only): tumor_predicted is NaN
-        negative = None
+    negative = negative_class_index(class_names)
     chosen = np.ones(len(labels), dtype=bool) if subset is None else np.asarray(subset, dtype=bool)
     rows = {}
     for name, (positions, proba) in probabilities.items():
@@ -251,22 +234,21 @@ def probe_table(
     class_names: Sequence[str],
     head_masks: np.ndarray | None = None,
     boxes: np.ndarray | None = None,
-    negative_class: str = DEFAULT_NEGATIVE_CLASS,
     batch_size: int = DEFAULT_BATCH,
 ) -> pd.DataFrame:
     """Accuracy and confidence of ``predict`` per condition, indexed by condition.
 
-    Rows (:data:`CONDITIONS`): ``original``, ``head_only``, ``background_only`` on all
+    Rows: ``original``, ``head_only``, ``background_only`` on all
     images; ``original_boxed`` and ``tumor_occluded`` on the images with a box (only when
     some have one). Columns: ``n``, ``accuracy``, ``mean_confidence`` (mean max prob),
-    ``mean_true_prob``, ``tumor_predicted`` (share predicted as any class but
-    ``negative_class``; on ``tumor_occluded`` a high value is suspect) and ``chance`` (the
+    ``mean_true_prob``, ``tumor_predicted`` (share predicted as any class but the no-tumor
+    one, "notumor" or a spelling of it; on ``tumor_occluded`` a high value is suspect) and ``chance`` (the
     share of the commonest true class, what answering blindly scores).
     """
     images = check_images(images)
     labels = check_labels(labels, len(images), len(class_names))
     probabilities = probe_probabilities(predict, images, head_masks, boxes, batch_size)
-    return probe_summary(probabilities, labels, class_names, None, negative_class)
+    return probe_summary(probabilities, labels, class_names)
 
 
 def blurred_images(images: np.ndarray, sigma_fraction: float = BLUR_SIGMA_FRACTION) -> np.ndarray:
@@ -282,6 +264,29 @@ def _auc(curves: np.ndarray) -> np.ndarray:
     return (curves[:, 1:] + curves[:, :-1]).sum(axis=1) / (2.0 * steps)
 
 
+def _curve_probabilities(
+    predict: Predict, chunk: np.ndarray, maps: np.ndarray, targets: np.ndarray, counts: np.ndarray,
+    baseline: str, batch_size: int,
+) -> np.ndarray:
+    """``(n, 2, steps + 1)``: each image's ``targets`` probability along its deletion (0)
+    and insertion (1) curve, the top ``counts[k]`` pixels of its map changed at step k."""
+    n, height, width = chunk.shape[:3]
+    base = blurred_images(chunk) if baseline == "blur" else np.zeros_like(chunk)
+    ranked = resize_maps(maps, (height, width)).reshape(n, -1)
+    order = np.argsort(-ranked, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(height * width)[None, :], axis=1)
+    # (n, steps + 1, H, W, 1): True where the pixel is among the top ones at a step.
+    top = (ranks[:, None, :] < counts[None, :, None]).reshape(n, len(counts), height, width, 1)
+    deleted = np.where(top, base[:, None], chunk[:, None])
+    inserted = np.where(top, chunk[:, None], base[:, None])
+    batch = np.concatenate([deleted, inserted], axis=1).reshape(-1, height, width, 3)
+    proba = predict_proba(predict, batch, max(batch_size, len(batch)))
+    if targets.max() >= proba.shape[1] or targets.min() < 0:
+        raise ValueError(f"class_index must lie in [0, {proba.shape[1]}), got {targets}")
+    return proba.reshape(n, 2, len(counts), -1)[np.arange(n), :, :, targets]
+
+
 def deletion_insertion(
     predict: Predict,
     images: np.ndarray,
@@ -293,7 +298,7 @@ def deletion_insertion(
 ) -> dict[str, np.ndarray]:
     """Deletion and insertion curves of each image's map (Petsiuk et al. 2018).
 
-    Pixels are ranked by the map value (map resized bilinearly to the image; ties by pixel
+    Pixels are ranked by the map value (map resized to the image, ``resize_maps``; ties by pixel
     order). At step k of ``steps`` the top ``round(k / steps * H * W)`` pixels are replaced
     by the baseline (deletion) or taken from the image into the baseline (insertion), and
     the probability of ``class_index`` (one int, or one per image) is recorded.
@@ -318,35 +323,18 @@ def deletion_insertion(
         raise ValueError(f"class_index must be int (one, or one per image), got {targets.dtype}")
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * height * width).astype(np.int64)
-    curves = {"deletion": np.empty((n, steps + 1)), "insertion": np.empty((n, steps + 1))}
+    curves = np.empty((n, 2, steps + 1))
     # Images per predict call: each image brings 2 * (steps + 1) perturbed copies.
     per_call = max(1, batch_size // (2 * (steps + 1)))
     for start in range(0, n, per_call):
         part = slice(start, start + per_call)
-        chunk = images[part]
-        base = blurred_images(chunk) if baseline == "blur" else np.zeros_like(chunk)
-        ranked = resize_maps(maps[part], (height, width)).reshape(len(chunk), -1)
-        order = np.argsort(-ranked, axis=1, kind="stable")
-        ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.arange(height * width)[None, :], axis=1)
-        # (chunk, steps + 1, H, W, 1): True where the pixel is among the top ones at a step.
-        top = ranks[:, None, :] < counts[None, :, None]
-        top = top.reshape(len(chunk), steps + 1, height, width, 1)
-        deleted = np.where(top, base[:, None], chunk[:, None])
-        inserted = np.where(top, chunk[:, None], base[:, None])
-        batch = np.concatenate([deleted, inserted], axis=1).reshape(-1, height, width, 3)
-        proba = predict_proba(predict, batch, max(batch_size, len(batch)))
-        if targets[part].max() >= proba.shape[1] or targets[part].min() < 0:
-            raise ValueError(f"class_index must lie in [0, {proba.shape[1]}), got {targets[part]}")
-        picked = proba.reshape(len(chunk), 2, steps + 1, -1)
-        # (chunk, 2, steps + 1): each image's target-class probability.
-        target_proba = picked[np.arange(len(chunk)), :, :, targets[part]]
-        curves["deletion"][part] = target_proba[:, 0]
-        curves["insertion"][part] = target_proba[:, 1]
+        curves[part] = _curve_probabilities(predict, images[part], maps[part], targets[part], counts,
+                                            baseline, batch_size)
+    deletion, insertion = curves[:, 0], curves[:, 1]
     return {
         "fractions": fractions,
-        "deletion": curves["deletion"],
-        "insertion": curves["insertion"],
-        "deletion_auc": _auc(curves["deletion"]),
-        "insertion_auc": _auc(curves["insertion"]),
+        "deletion": deletion,
+        "insertion": insertion,
+        "deletion_auc": _auc(deletion),
+        "insertion_auc": _auc(insertion),
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from bt_core.data.image_ops import check_image_ops
@@ -15,6 +15,8 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 AUGMENT_MODES = ("device", "numpy", "none")
 # Settings that do not make two runs different experiments (see RunConfig.differences).
 NOT_COMPARED = ("run_id", "out", "workers")
+# Settings older runs stored that no longer exist: dropped when a stored config is read.
+RETIRED_SETTINGS = ("extra",)
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,6 @@ class RunConfig:
     augment: bool = True  # False exactly when augment_mode is "none"
     run_id: str | None = None
     demo: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
     # Added in artifact format 1.1.
     preprocess: tuple[str, ...] = ()  # bt_core.data.image_ops names, applied in order when decoding
     augment_mode: str = "device"
@@ -68,13 +69,22 @@ class RunConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """A config as stored in a manifest; fields of a newer format are refused, not dropped."""
+    def from_dict(cls, data: dict[str, Any], drop_unknown: bool = False) -> RunConfig:
+        """A config as stored in a manifest; retired settings (``extra``) are dropped. Settings
+        of a newer format (see :meth:`unknown_settings`) are refused, or with ``drop_unknown``
+        left out: enough to show a newer run's settings, never to train with them."""
+        data = {key: value for key, value in data.items() if key not in RETIRED_SETTINGS}
+        unknown = cls.unknown_settings(data)
+        if unknown and not drop_unknown:
+            raise ValueError(f"the stored config has settings this code does not know: {unknown} "
+                             "(written by a newer version); update the project (git pull)")
+        return cls(**{key: value for key, value in data.items() if key not in unknown})
+
+    @classmethod
+    def unknown_settings(cls, data: dict[str, Any]) -> list[str]:
+        """The keys of a stored config that are neither settings nor retired ones, sorted."""
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"the stored config has settings this code does not know: {unknown}; update the project")
-        return cls(**data)
+        return sorted(set(data) - known - set(RETIRED_SETTINGS))
 
     def differences(self, other: RunConfig) -> list[str]:
         """Settings that differ from ``other``, apart from where the run lives (run_id, out)

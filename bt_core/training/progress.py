@@ -30,7 +30,6 @@ class ZooProgress:
         self.current = ""
         self.current_index = 0
         self.phases_total = 1
-        self.phase_index = 0
         self.model_started = 0.0
         self.epoch_seconds: list[float] = []
         self.done: set[str] = set()
@@ -40,7 +39,7 @@ class ZooProgress:
 
     def start_model(self, index: int, name: str, phases: int) -> None:
         self.current, self.current_index, self.phases_total = name, index, phases
-        self.phase_index, self.epoch_seconds = 0, []
+        self.epoch_seconds = []
         self.model_started = time.perf_counter()
         self.say(f"[{index + 1}/{len(self.model_names)}] {name}: training ({phases} phase(s), "
                  f"up to {self.epochs_per_phase} epochs each)")

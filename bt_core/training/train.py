@@ -1,4 +1,5 @@
-"""Fit one model spec: batches, augmentation, class weights, callbacks, phases.
+"""Fit one model spec: augmentation, callbacks, phases; score it; spread it over devices.
+The batches (host augmentation, class weights, padding) are in :mod:`bt_core.training.batches`.
 
 Augmentation runs on the device by default: a training-only wrapper
 ``keras.Sequential([RandomAffine, model])`` is compiled and fitted, so the warp happens inside
@@ -19,10 +20,10 @@ from typing import Any, Callable, ContextManager
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.utils.class_weight import compute_class_weight
 
 from bt_core.artifacts import HISTORY_COLUMNS
 from bt_core.training.augment import build_augmenter
+from bt_core.training.batches import ImageBatches, balanced_class_weights
 from bt_core.training.config import AUGMENT_MODES
 from bt_core.data.dataset import SplitArrays
 from bt_core.models import ModelSpec, set_backbone_trainable
@@ -35,111 +36,6 @@ AUGMENT_DEVICE, AUGMENT_NUMPY, AUGMENT_NONE = AUGMENT_MODES
 PHASE_SCRATCH = "scratch"
 PHASE_HEAD = "head"  # pretrained base frozen
 PHASE_FINE_TUNE = "fine_tune"  # everything trainable
-
-
-def augment_batch(images: np.ndarray, rng: np.random.Generator, max_shift: float = 0.05) -> np.ndarray:
-    """Random horizontal flip, shift up to ``max_shift`` of the size (zero fill), and a
-    mild brightness / contrast change. uint8 in, uint8 out."""
-    out = images.copy()
-    n, height, width = images.shape[:3]
-    flip = rng.random(n) < 0.5
-    out[flip] = out[flip, :, ::-1]
-    limit_y, limit_x = int(round(height * max_shift)), int(round(width * max_shift))
-    for i in range(n):
-        dy = int(rng.integers(-limit_y, limit_y + 1)) if limit_y else 0
-        dx = int(rng.integers(-limit_x, limit_x + 1)) if limit_x else 0
-        if dy or dx:
-            shifted = np.zeros_like(out[i])
-            src = out[i, max(0, -dy) : height - max(0, dy), max(0, -dx) : width - max(0, dx)]
-            shifted[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
-            out[i] = shifted
-    gain = rng.uniform(0.9, 1.1, size=(n, 1, 1, 1))
-    bias = rng.uniform(-10, 10, size=(n, 1, 1, 1))
-    return np.clip(out.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
-
-
-class ImageBatches(keras.utils.PyDataset):
-    """Batches of preprocessed images from an in-memory uint8 array.
-
-    Training batches are reshuffled every epoch, optionally augmented on the host and carry
-    balanced class weights as sample weights; evaluation batches are in order and untouched.
-    ``one_hot``: yield one-hot float labels over that many classes (for label smoothing).
-    ``workers`` > 1 prepares batches in that many threads ahead of the model.
-    ``drop_remainder``: leave out the last, smaller batch of an epoch.
-    ``pad_to_multiple``: data-parallel training splits every batch evenly over the devices,
-    so a batch whose length is not a multiple of it is padded with copies of its first image
-    at sample weight 0 (batches then always carry weights).
-    """
-
-    def __init__(
-        self,
-        arrays: SplitArrays,
-        preprocessing: str,
-        batch_size: int,
-        shuffle: bool = False,
-        augment: bool = False,
-        class_weights: np.ndarray | None = None,
-        seed: int = 0,
-        one_hot: int | None = None,
-        workers: int = 1,
-        drop_remainder: bool = False,
-        pad_to_multiple: int = 1,
-    ):
-        super().__init__(workers=workers, use_multiprocessing=False)
-        self.pad_to_multiple = max(1, int(pad_to_multiple))
-        self.arrays = arrays
-        self.preprocessing = preprocessing
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.augment = augment
-        self.class_weights = class_weights
-        self.one_hot = one_hot
-        self.drop_remainder = drop_remainder and len(arrays.labels) >= batch_size
-        self.seed = seed
-        self.epoch = 0
-        self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(arrays.labels))
-        if shuffle:
-            self.rng.shuffle(self.order)
-
-    def __len__(self) -> int:
-        if self.drop_remainder:
-            return len(self.order) // self.batch_size
-        return math.ceil(len(self.order) / self.batch_size)
-
-    def __getitem__(self, index: int):
-        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        real = len(rows)
-        if real % self.pad_to_multiple:
-            rows = np.concatenate([rows, np.repeat(rows[:1], self.pad_to_multiple - real % self.pad_to_multiple)])
-        images = self.arrays.images[rows]
-        if self.augment:
-            # One stream per (epoch, batch): the same batches whatever order threads take them in.
-            images = augment_batch(images, np.random.default_rng([self.seed, self.epoch, index]))
-        x = preprocess_batch(images, self.preprocessing)
-        y = self.arrays.labels[rows]
-        targets = np.eye(self.one_hot, dtype=np.float32)[y] if self.one_hot else y
-        if self.class_weights is None and self.pad_to_multiple == 1:
-            return x, targets
-        if self.class_weights is not None:
-            weights = self.class_weights[y].astype(np.float32)
-        else:
-            weights = np.ones(len(y), np.float32)
-        weights[real:] = 0.0
-        return x, targets, weights
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        if self.shuffle:
-            self.rng.shuffle(self.order)
-
-
-def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """scikit-learn's 'balanced' weights; a class absent from training gets weight 1."""
-    weights = np.ones(num_classes, dtype=np.float64)
-    present = np.unique(labels)
-    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
-    return weights
 
 
 @dataclass
@@ -269,6 +165,49 @@ def loss_for(spec: ModelSpec) -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy()
 
 
+def _phase_callbacks(
+    spec: ModelSpec, phase: str, learning_rate: float, first_epoch: int, rows: list[dict],
+    progress: ProgressHook | None, epochs: int, phase_names: list[str],
+) -> tuple[keras.callbacks.EarlyStopping, list[keras.callbacks.Callback]]:
+    """One phase's callbacks: warm-up (when the recipe has one), early stopping (returned
+    too: it knows the phase's best epoch), learning-rate reduction, history and progress."""
+    recipe = spec.recipe
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=recipe.patience, restore_best_weights=True
+    )
+    callbacks: list[keras.callbacks.Callback] = []
+    if recipe.warmup_epochs > 0:
+        callbacks.append(LinearWarmup(learning_rate, recipe.warmup_epochs))
+    callbacks += [
+        early_stopping,
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=recipe.reduce_lr_factor, patience=recipe.reduce_lr_patience, min_lr=1e-7
+        ),
+        HistoryRecorder(phase, first_epoch, rows),
+    ]
+    if progress is not None:
+        hook = progress
+        callbacks.append(ProgressCallback(lambda e: hook({**e, "phase_names": phase_names}), phase, epochs, first_epoch))
+    return early_stopping, callbacks
+
+
+def _training_batches(
+    spec: ModelSpec, train: SplitArrays, val: SplitArrays, num_classes: int, batch_size: int,
+    host_augment: bool, seed: int, workers: int, devices: int,
+) -> tuple[ImageBatches, ImageBatches]:
+    """Shuffled, class-weighted training batches and in-order validation batches."""
+    one_hot = num_classes if spec.recipe.label_smoothing > 0 else None
+    train_batches = ImageBatches(
+        train, spec.preprocessing, batch_size, shuffle=True, augment=host_augment,
+        class_weights=balanced_class_weights(train.labels, num_classes), seed=seed, one_hot=one_hot,
+        workers=workers, drop_remainder=devices > 1, pad_to_multiple=devices,
+    )
+    val_batches = ImageBatches(
+        val, spec.preprocessing, batch_size, one_hot=one_hot, workers=workers, pad_to_multiple=devices
+    )
+    return train_batches, val_batches
+
+
 def train_model(
     model: keras.Model,
     spec: ModelSpec,
@@ -292,22 +231,14 @@ def train_model(
     """
     recipe = spec.recipe
     mode = check_augment_mode(augment)
-    batch_size = batch_size or recipe.batch_size
     # Every batch splits evenly over the replicas, so padding is only ever needed at the end.
-    batch_size = math.ceil(batch_size / devices) * devices
-    class_weights = balanced_class_weights(train.labels, num_classes)
-    one_hot = num_classes if recipe.label_smoothing > 0 else None
+    batch_size = math.ceil((batch_size or recipe.batch_size) / devices) * devices
     host_augment = mode == AUGMENT_NUMPY and recipe.augment_strength > 0
-    train_batches = ImageBatches(
-        train, spec.preprocessing, batch_size, shuffle=True, augment=host_augment, class_weights=class_weights,
-        seed=seed, one_hot=one_hot, workers=workers, drop_remainder=devices > 1, pad_to_multiple=devices,
+    train_batches, val_batches = _training_batches(
+        spec, train, val, num_classes, batch_size, host_augment, seed, workers, devices
     )
-    val_batches = ImageBatches(
-        val, spec.preprocessing, batch_size, one_hot=one_hot, workers=workers, pad_to_multiple=devices
-    )
-    augmenter = None
-    if mode == AUGMENT_DEVICE:
-        augmenter = build_augmenter(recipe.augment_strength, fill_value=black_level(spec.preprocessing), seed=seed)
+    augmenter = (build_augmenter(recipe.augment_strength, fill_value=black_level(spec.preprocessing), seed=seed)
+                 if mode == AUGMENT_DEVICE else None)
     fitted = training_model(model, augmenter)
     rows: list[dict] = []
     phases = _phases(spec, weights)
@@ -317,29 +248,12 @@ def train_model(
     for phase, learning_rate, backbone_trainable in phases:
         if spec.family == "backbone":
             set_backbone_trainable(model, backbone_trainable)
-        fitted.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-            loss=loss_for(spec),
-            metrics=["accuracy"],
-            jit_compile=jit_compile_setting(),
-        )
+        fitted.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss_for(spec),
+                       metrics=["accuracy"], jit_compile=jit_compile_setting())
         first_epoch = len(rows)
-        early_stopping = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=recipe.patience, restore_best_weights=True
+        early_stopping, callbacks = _phase_callbacks(
+            spec, phase, learning_rate, first_epoch, rows, progress, epochs, phase_names
         )
-        callbacks = []
-        if recipe.warmup_epochs > 0:
-            callbacks.append(LinearWarmup(learning_rate, recipe.warmup_epochs))
-        callbacks += [
-            early_stopping,
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=recipe.reduce_lr_factor, patience=recipe.reduce_lr_patience, min_lr=1e-7
-            ),
-            HistoryRecorder(phase, first_epoch, rows),
-        ]
-        if progress is not None:
-            hook = progress
-            callbacks.append(ProgressCallback(lambda e: hook({**e, "phase_names": phase_names}), phase, epochs, first_epoch))
         fitted.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks, verbose=0)
         if early_stopping.best < best_loss:
             best_loss = float(early_stopping.best)
@@ -348,9 +262,8 @@ def train_model(
     # A fine-tuning phase that never beat the head phase must not leave its weights behind.
     if best_weights is not None:
         model.set_weights(best_weights)
-    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
     return TrainResult(
-        history=history,
+        history=pd.DataFrame(rows, columns=HISTORY_COLUMNS),
         seconds=time.perf_counter() - started,
         epochs_run=len(rows),
         best_epoch=best_epoch,

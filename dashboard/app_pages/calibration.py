@@ -4,9 +4,10 @@ import streamlit as st
 
 from bt_core.artifacts import Run
 from bt_core.metrics.scores import DEFAULT_BINS
-from dashboard import compare_tables as ct
-from dashboard import figures, loaders, presentation
+from dashboard import loaders, presentation
 from dashboard.run_picker import open_model_data, open_selected_run
+from dashboard.views import calibration as view
+from dashboard.views import common, figures
 
 BINS_KEY = "calibration_bins"
 
@@ -26,8 +27,8 @@ def calibration_page() -> None:
 
 
 def show_reliability(run: Run, bins: dict, table, n_bins: int) -> None:
-    ece = dict(zip(table["Model"], table[ct.ECE]))
-    figure = figures.reliability_figure(
+    ece = dict(zip(table["Model"], table[common.ECE]))
+    figure = view.reliability_figure(
         bins, ece, figures.model_colors(list(run.models)),
         title=f"Reliability: accuracy against confidence ({n_bins} bins)",
     )
@@ -41,11 +42,9 @@ def show_reliability(run: Run, bins: dict, table, n_bins: int) -> None:
 
 def show_calibration_table(run: Run, table) -> None:
     st.subheader("Per model")
-    styled = table.style.format(
-        {ct.ECE: "{:.1%}", ct.BRIER: "{:.3f}", "Mean confidence": "{:.1%}", "Accuracy": "{:.1%}",
-         "Confidence − accuracy": "{:+.1%}"}
-    ).highlight_min(subset=[ct.ECE, ct.BRIER], props="background-color: #dbeafe; font-weight: 600")
-    presentation.show_table(table, presentation.file_stem(run.run_id, "calibration"), styled=styled)
+    presentation.show_table(
+        table, presentation.file_stem(run.run_id, "calibration"), styled=view.style_calibration_table(table)
+    )
 
 
 calibration_page()

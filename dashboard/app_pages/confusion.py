@@ -12,10 +12,11 @@ import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run
 from bt_core.metrics.run_comparison import ModelData
-from dashboard import compare_tables as ct
-from dashboard import figures, loaders, presentation
+from dashboard import loaders, presentation
 from dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
 from dashboard.run_picker import open_run_models
+from dashboard.views import common
+from dashboard.views import confusion as view
 
 NORMALIZE_KEY = "confusion_normalized"
 CELL_MODEL_KEY = "confusion_cell_model"
@@ -37,7 +38,7 @@ def chart_key(model: str) -> str:
 def select_clicked_cell(model: str, class_names: list[str]) -> None:
     """on_select callback of a matrix: point the image explorer at the clicked cell."""
     state = st.session_state.get(chart_key(model)) or {}
-    cell = ct.cell_from_selection(state.get("selection"), class_names)
+    cell = view.cell_from_selection(state.get("selection"), class_names)
     if cell is not None:
         st.session_state[CELL_MODEL_KEY] = model
         st.session_state[CELL_KEY] = cell
@@ -48,7 +49,7 @@ def show_matrices(run: Run, matrices: dict[str, np.ndarray], normalized: bool) -
     per_row = min(len(names), MATRICES_PER_ROW)
     for start in range(0, len(names), per_row):
         for column, model in zip(st.columns(per_row), names[start : start + per_row]):
-            figure = figures.confusion_figure(matrices[model], run.class_names, normalized, title=model)
+            figure = view.confusion_figure(matrices[model], run.class_names, normalized, title=model)
             figure.update_layout(height=MATRIX_HEIGHT)
             with column:
                 presentation.show_figure(
@@ -59,7 +60,7 @@ def show_matrices(run: Run, matrices: dict[str, np.ndarray], normalized: bool) -
                     selection_mode="points",
                 )
     presentation.csv_download(
-        ct.confusion_long(matrices, run.class_names), presentation.file_stem(run.run_id, "confusion-matrices")
+        view.confusion_long(matrices, run.class_names), presentation.file_stem(run.run_id, "confusion-matrices")
     )
 
 
@@ -72,7 +73,7 @@ def show_difference(run: Run, matrices: dict[str, np.ndarray], normalized: bool)
     left, right = st.columns(2)
     name_a = left.selectbox("Model A", names, index=0, key=DIFF_A_KEY)
     name_b = right.selectbox("Model B", names, index=1, key=DIFF_B_KEY)
-    figure = figures.difference_figure(
+    figure = view.difference_figure(
         matrices[name_a], matrices[name_b], run.class_names, name_a, name_b, normalized,
         title=f"{name_b} − {name_a} ({'row shares' if normalized else 'counts'})",
     )
@@ -85,13 +86,13 @@ def choose_cell(run: Run, matrices: dict[str, np.ndarray]) -> tuple[str, tuple[s
     names = list(matrices)
     model_column, cell_column = st.columns([1, 2])
     model = model_column.selectbox("Model", names, key=CELL_MODEL_KEY)
-    options = ct.cell_options(matrices[model], run.class_names)
+    options = view.cell_options(matrices[model], run.class_names)
     if st.session_state.get(CELL_KEY) not in options:
         st.session_state.pop(CELL_KEY, None)  # a cell of another model or run: start over
     cell = cell_column.selectbox(
         "Cell (true → predicted)",
         options,
-        format_func=lambda option: ct.cell_label(option, matrices[model], run.class_names),
+        format_func=lambda option: view.cell_label(option, matrices[model], run.class_names),
         key=CELL_KEY,
     )
     return (model, cell) if cell is not None else None
@@ -104,7 +105,7 @@ def show_thumbnails(run: Run, cell_table) -> None:
         st.warning(f"No thumbnails: {exc}")
         return
     shown = cell_table.head(MAX_THUMBNAILS)
-    positions = ct.image_positions(archive_ids, shown["id"])
+    positions = common.image_positions(archive_ids, shown["id"])
     found = positions >= 0
     if not found.all():
         st.warning(f"{int((~found).sum())} image(s) of this cell are not in test_images.npz.")
@@ -112,7 +113,7 @@ def show_thumbnails(run: Run, cell_table) -> None:
         rows = shown[found].to_dict("records")
         st.image(
             [images[position] for position in positions[found]],
-            caption=[ct.thumbnail_caption(row, run.class_names) for row in rows],
+            caption=[view.thumbnail_caption(row, run.class_names) for row in rows],
             width=THUMBNAIL_WIDTH,
         )
     if len(cell_table) > MAX_THUMBNAILS:
@@ -126,7 +127,7 @@ def show_cell_images(run: Run, model_data: dict[str, ModelData], matrices: dict[
     if chosen is None:
         return
     model, (true_class, predicted_class) = chosen
-    cell_table = ct.cell_predictions(run, model_data[model], true_class, predicted_class)
+    cell_table = view.cell_predictions(run, model_data[model], true_class, predicted_class)
     show_thumbnails(run, cell_table)
     show_inspect_link([str(image_id) for image_id in cell_table["id"]], INSPECT_PICK_KEY)
     presentation.show_table(

@@ -1,20 +1,21 @@
 """ROC & PR curves page: all models for one class, all classes for one model, tumor vs no tumor."""
 
-import pandas as pd
 import streamlit as st
 
 from bt_core.artifacts import Run
-from dashboard import compare_tables as ct
-from dashboard import figures, loaders, presentation
+from bt_core.data.classes import NO_TUMOR, negative_class
+from dashboard import loaders, presentation
 from dashboard.run_picker import open_run_models
-
-KINDS = {"roc": "ROC", "pr": "Precision-recall"}
+from dashboard.views import common, figures
+from dashboard.views import curves as view
 
 
 def choose(run: Run, models: list[str]) -> tuple[str, str, str]:
     with presentation.controls():
         kind_column, class_column, model_column = st.columns(3)
-        kind = kind_column.radio("Curve", list(KINDS), format_func=KINDS.get, horizontal=True, key="curves_kind")
+        kind = kind_column.radio(
+            "Curve", list(view.KINDS), format_func=view.KINDS.get, horizontal=True, key="curves_kind"
+        )
         class_name = class_column.selectbox("Class (all models)", run.class_names, key="curves_class")
         model = model_column.selectbox("Model (all classes)", models, key="curves_model")
     return kind, class_name, model
@@ -22,57 +23,47 @@ def choose(run: Run, models: list[str]) -> tuple[str, str, str]:
 
 def show_class_overlay(run: Run, model_data: dict, kind: str, class_name: str) -> None:
     curves_by_model = loaders.load_class_curves(run.directory, kind)
-    curves, areas = ct.curves_for_class(curves_by_model, class_name)
+    curves, areas = view.curves_for_class(curves_by_model, class_name)
     if not curves:
         st.info(f"No curve for {class_name}: the test set lacks positives or negatives of it.")
         return
-    baseline = ct.class_prevalence(model_data, run.class_names, class_name) if kind == "pr" else None
-    figure = figures.roc_overlay(
+    baseline = view.class_prevalence(model_data, run.class_names, class_name) if kind == "pr" else None
+    figure = view.roc_overlay(
         curves, areas, figures.model_colors(list(run.models)), kind=kind, baseline=baseline,
-        title=f"{KINDS[kind]}: {class_name} vs rest, all models",
+        title=f"{view.KINDS[kind]}: {class_name} vs rest, all models",
     )
     presentation.show_figure(figure, presentation.file_stem(run.run_id, kind, class_name, "all-models"))
 
 
 def show_model_classes(run: Run, kind: str, model: str) -> None:
     curves = loaders.load_class_curves(run.directory, kind)[model]
-    figure = figures.class_curves_figure(
-        curves, kind=kind, class_names=run.class_names, title=f"{KINDS[kind]}: every class, {model}"
+    figure = view.class_curves_figure(
+        curves, kind=kind, class_names=run.class_names, title=f"{view.KINDS[kind]}: every class, {model}"
     )
     presentation.show_figure(figure, presentation.file_stem(run.run_id, kind, model, "all-classes"))
 
 
 def show_tumor_roc(run: Run) -> None:
     st.subheader("Tumor vs no tumor")
-    if not ct.has_tumor_class(run.class_names):
-        st.info("This run has no `notumor` class, so tumor vs no tumor is not defined.")
+    if not view.has_tumor_class(run.class_names):
+        st.info(f"This run has no `{NO_TUMOR}` class (or a spelling of it), so tumor vs no tumor is not defined.")
         return
     curves = loaders.load_tumor_roc(run.directory)
     scores = loaders.load_model_scores(run.directory).set_index("model")["tumor_auc"]
-    figure = figures.roc_overlay(
+    figure = view.roc_overlay(
         curves, scores.to_dict(), figures.model_colors(list(run.models)),
-        title="ROC of 1 − P(notumor), all models",
+        title=f"ROC of 1 − P({negative_class(run.class_names)}), all models",
     )
     presentation.show_figure(figure, presentation.file_stem(run.run_id, "tumor-roc"))
 
 
-def area_table(run: Run, kind: str) -> pd.DataFrame:
-    """Models × classes: the area (AUC or average precision) of every curve."""
-    curves = loaders.load_class_curves(run.directory, kind)
-    rows = []
-    for model, table in curves.items():
-        areas = table.groupby("class", sort=False)["auc"].first()
-        rows.append({"Model": model, **{name: areas.get(name) for name in run.class_names}})
-    return pd.DataFrame(rows, columns=["Model", *run.class_names])
-
-
 def show_area_table(run: Run, kind: str) -> None:
-    st.subheader(f"{figures.CURVE_SCORE[kind]} per class")
-    table = area_table(run, kind)
+    st.subheader(f"{view.CURVE_SCORE[kind]} per class")
+    table = view.area_table(loaders.load_class_curves(run.directory, kind), run.class_names)
     presentation.show_table(
         table, presentation.file_stem(run.run_id, kind, "areas"),
         styled=table.style.format("{:.3f}", subset=run.class_names, na_rep="—")
-        .highlight_max(subset=run.class_names, props="background-color: #dbeafe; font-weight: 600"),
+        .highlight_max(subset=run.class_names, props=common.BEST_VALUE_CSS),
     )
 
 

@@ -4,13 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from bt_core.artifacts import Run
-from dashboard import compare_tables as ct
-from dashboard import components, figures, loaders, presentation
+from dashboard import loaders, presentation
 from dashboard.run_picker import open_selected_run
+from dashboard.views import figures
+from dashboard.views import models as view
 
 
 def show_problems(table: pd.DataFrame) -> None:
-    problems = components.model_problems(table)
+    problems = view.model_problems(table)
     if problems:
         lines = "\n".join(f"- **{model}**: {reason}" for model, reason in problems)
         st.warning(f"{len(problems)} model(s) have no usable results:\n\n{lines}")
@@ -18,7 +19,7 @@ def show_problems(table: pd.DataFrame) -> None:
 
 def show_table(table: pd.DataFrame, run: Run) -> None:
     presentation.show_table(
-        table, presentation.file_stem(run.run_id, "leaderboard"), styled=ct.style_leaderboard(table)
+        table, presentation.file_stem(run.run_id, "leaderboard"), styled=view.style_leaderboard(table)
     )
     st.caption(
         "Test split. Click a column header to sort. Highlighted: the best value of each column "
@@ -33,7 +34,7 @@ def show_intervals(leaderboard: pd.DataFrame, run: Run) -> None:
         st.info("No model of this run has results to chart yet.")
         return
     colors = figures.model_colors(list(run.models))
-    figure = figures.leaderboard_ci_figure(leaderboard, colors, title="Scores with 95% bootstrap intervals")
+    figure = view.leaderboard_ci_figure(leaderboard, colors, title="Scores with 95% bootstrap intervals")
     presentation.show_figure(figure, presentation.file_stem(run.run_id, "leaderboard-intervals"))
 
 
@@ -42,10 +43,10 @@ def models_page() -> None:
     run = open_selected_run()
     if run is None:
         return
-    st.markdown(components.overview_line(components.run_overview(run)))
+    st.markdown(view.overview_line(view.run_overview(run)))
     _model_data, excluded = loaders.load_model_data(run.directory)
     leaderboard = loaders.load_leaderboard(run.directory)
-    table = ct.leaderboard_table(run, leaderboard, excluded)
+    table = view.leaderboard_table(run, leaderboard, excluded)
     show_problems(table)
     show_table(table, run)
     show_intervals(leaderboard, run)

@@ -1,73 +1,47 @@
 """Run page: what the manifest records about the chosen run."""
 
-from typing import Any
-
 import streamlit as st
 
-from bt_core.artifacts import ArtifactError
-from dashboard import components, loaders
+from bt_core.artifacts import ArtifactError, Manifest
+from dashboard import loaders
 from dashboard.run_picker import selected_run_dir, show_no_runs
+from dashboard.views import run_details as view
 
 
-def show_evaluation(manifest: dict[str, Any]) -> None:
-    """What an external evaluation scored: whose models, on which data, how."""
-    evaluation = manifest.get("evaluation")
-    if not isinstance(evaluation, dict):
+def show_evaluation(manifest: Manifest) -> None:
+    evaluation = manifest.evaluation
+    if evaluation is None:
         return
     st.subheader("External evaluation")
-    mode = evaluation.get("mode")
-    how = (
-        f"tumor detection: P(tumor) = 1 − P({evaluation.get('negative_class', 'notumor')}) of each model"
-        if mode == "tumor"
-        else "on the run's classes"
-    )
-    st.markdown(
-        f"**{evaluation.get('name', 'unknown')}**: the models of run `{evaluation.get('of_run', 'unknown')}` "
-        f"scored on `{evaluation.get('data', '')}`, {how}. Every image of that folder is a test image; "
-        "the models are the run's, unchanged."
-    )
-    not_trained = evaluation.get("not_trained") or []
-    if not_trained:
-        st.caption("Not trained in the run, so not scored: " + ", ".join(f"`{name}`" for name in not_trained))
+    st.markdown(view.evaluation_text(evaluation))
+    if evaluation.not_trained:
+        names = ", ".join(f"`{name}`" for name in evaluation.not_trained)
+        st.caption(f"Not trained in the run, so not scored: {names}")
 
 
-def show_dataset(manifest: dict[str, Any]) -> None:
-    dataset = manifest.get("dataset") or {}
+def show_dataset(manifest: Manifest) -> None:
     st.subheader("Dataset")
-    st.markdown(
-        f"**{dataset.get('name', 'unknown')}** · layout `{dataset.get('layout', 'unknown')}` · "
-        f"root `{dataset.get('root', '')}` · fingerprint `{dataset.get('fingerprint', '')}`"
-    )
-    st.dataframe(components.split_counts_table(manifest), hide_index=True)
-    skipped = components.skipped_files_table(manifest)
+    st.markdown(view.dataset_line(manifest.dataset))
+    st.dataframe(view.split_counts_table(manifest), hide_index=True)
+    skipped = view.skipped_files_table(manifest.dataset)
     st.markdown(f"**Skipped files:** {len(skipped)}")
     if not skipped.empty:
         st.dataframe(skipped, hide_index=True)
 
 
-def show_models(manifest: dict[str, Any]) -> None:
-    st.subheader("Models")
-    st.dataframe(components.model_status_table(manifest), hide_index=True)
-
-
-def show_setup(manifest: dict[str, Any]) -> None:
+def show_setup(manifest: Manifest) -> None:
     config_column, versions_column = st.columns(2)
     with config_column:
         st.subheader("Config")
-        st.dataframe(components.key_value_table(manifest.get("config")), hide_index=True)
+        st.dataframe(view.key_value_table(manifest.config), hide_index=True)
     with versions_column:
         st.subheader("Versions")
-        environment = {
-            **(manifest.get("versions") or {}),
-            "backend": manifest.get("backend"),
-            "device": manifest.get("device"),
-        }
-        st.dataframe(components.key_value_table(environment), hide_index=True)
+        st.dataframe(view.key_value_table(view.environment(manifest)), hide_index=True)
 
 
-def show_timing(manifest: dict[str, Any]) -> None:
+def show_timing(manifest: Manifest) -> None:
     st.subheader("Timing")
-    for column, (name, value) in zip(st.columns(3), components.timing_summary(manifest).items()):
+    for column, (name, value) in zip(st.columns(3), view.timing_summary(manifest).items()):
         column.metric(name, value)
 
 
@@ -83,12 +57,13 @@ def run_details_page() -> None:
         st.error(f"Run `{run_dir}` cannot be opened: {exc}")
         return
     st.caption(
-        f"`{manifest.get('run_id', run_dir)}` · created {manifest.get('created', 'unknown')} · "
-        f"artifact format {manifest.get('format_version')}"
+        f"`{manifest.run_id or run_dir}` · created {manifest.created or 'unknown'} · "
+        f"artifact format {manifest.format_version}"
     )
     show_evaluation(manifest)
     show_dataset(manifest)
-    show_models(manifest)
+    st.subheader("Models")
+    st.dataframe(view.model_status_table(manifest), hide_index=True)
     show_setup(manifest)
     show_timing(manifest)
 

@@ -8,15 +8,15 @@ import pandas as pd
 import streamlit as st
 
 from bt_core.artifacts import Run
-from dashboard import compare_tables as ct
-from dashboard import figures, loaders, presentation
+from dashboard import loaders, presentation
 from dashboard.run_picker import open_run_models
+from dashboard.views import significance as view
 
 ALPHA = 0.05
 
 
 def show_heatmap(run: Run, matrix: pd.DataFrame) -> None:
-    figure = figures.significance_heatmap(
+    figure = view.significance_heatmap(
         matrix, alpha=ALPHA, title="McNemar p, Holm-adjusted (* p < 0.05)"
     )
     # Roughly square cells: a two-model matrix need not span the page.
@@ -29,7 +29,7 @@ def show_heatmap(run: Run, matrix: pd.DataFrame) -> None:
 
 def show_pairs(run: Run, pairs: pd.DataFrame) -> None:
     st.subheader("Flips per pair")
-    table = ct.flip_table(pairs)
+    table = view.flip_table(pairs)
     styled = table.style.format({"p (exact McNemar)": "{:.3g}", "p (Holm)": "{:.3g}"})
     presentation.show_table(table, presentation.file_stem(run.run_id, "mcnemar-pairs"), styled=styled)
     st.caption(
@@ -40,7 +40,7 @@ def show_pairs(run: Run, pairs: pd.DataFrame) -> None:
 
 def show_differences(run: Run) -> None:
     st.subheader("Differences in macro AUC and macro F1")
-    table = ct.difference_table(loaders.load_metric_differences(run.directory), ALPHA)
+    table = view.difference_table(loaders.load_metric_differences(run.directory), ALPHA)
     styled = table.style.format(
         {"A − B": "{:+.3f}", "p (bootstrap)": "{:.3g}", "p (Holm)": "{:.3g}"}, na_rep="—"
     )
@@ -59,7 +59,7 @@ def significance_page() -> None:
         return
     run, model_data = opened
     pairs, matrix, cochran = loaders.load_significance(run.directory, ALPHA)
-    st.markdown(ct.cochran_line(cochran, ALPHA))
+    st.markdown(view.cochran_line(cochran, ALPHA))
     show_heatmap(run, matrix)
     show_pairs(run, pairs)
     show_differences(run)

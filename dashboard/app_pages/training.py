@@ -4,9 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from bt_core.artifacts import Run
-from dashboard import compare_tables as ct
-from dashboard import figures, presentation
+from dashboard import presentation
 from dashboard.run_picker import open_selected_run
+from dashboard.views import figures
+from dashboard.views import training as view
 
 MODEL_KEY = "training_model"
 
@@ -15,9 +16,9 @@ def show_model_history(run: Run, histories: dict[str, pd.DataFrame]) -> None:
     with presentation.controls():
         model = st.selectbox("Model", list(histories), key=MODEL_KEY)
     history = histories[model]
-    spans = figures.phase_spans(history)
-    phases = " → ".join(f"{phase} (epochs {first:g}–{last:g})" for phase, first, last in spans)
-    figure = figures.training_curves_figure(history, title=model, best_epoch=ct.best_epoch(run, model))
+    spans = view.phase_spans(history)
+    phases = view.phases_text(spans)
+    figure = view.training_curves_figure(history, title=model, best_epoch=view.best_epoch(run, model))
     presentation.show_figure(figure, presentation.file_stem(run.run_id, "training", model))
     later_phase = " The shaded region is a later phase (fine-tuning)." if len(spans) > 1 else ""
     st.caption(
@@ -30,7 +31,7 @@ def show_model_history(run: Run, histories: dict[str, pd.DataFrame]) -> None:
 
 def show_all_models(run: Run, histories: dict[str, pd.DataFrame]) -> None:
     st.subheader("All models")
-    figure = figures.validation_overlay_figure(histories, figures.model_colors(list(run.models)))
+    figure = view.validation_overlay_figure(histories, figures.model_colors(list(run.models)))
     presentation.show_figure(figure, presentation.file_stem(run.run_id, "validation-curves"))
 
 
@@ -39,7 +40,7 @@ def training_page() -> None:
     run = open_selected_run()
     if run is None:
         return
-    histories = ct.histories(run)
+    histories = view.histories(run)
     if not histories:
         st.info("No model of this run has a training history.")
         return

@@ -1,0 +1,76 @@
+"""Names and readers the pages' views share (no Streamlit).
+
+Column names are spelled for people, since people read them. A missing or non-numeric
+value reads as NaN (a blank cell), never a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+# Column names of the models table (what the user reads, so spelled for people).
+MODEL = "Model"
+STATUS = "Status"
+ACCURACY = "Accuracy"
+MACRO_PRECISION = "Macro precision"
+MACRO_RECALL = "Macro recall"
+MACRO_F1 = "Macro F1"
+MACRO_AUC = "Macro AUC (OvR)"
+TRAINABLE_PARAMS = "Trainable params"
+TRAIN_SECONDS = "Training time (s)"
+EPOCHS_RUN = "Epochs run"
+PROBLEM = "Problem"
+ECE = "ECE"
+BRIER = "Brier"
+
+
+# A model that trained but whose files cannot be read.
+STATUS_BROKEN = "broken"
+BEST_VALUE_CSS = "background-color: #dbeafe; font-weight: 600"
+MISSING = "—"
+SPLITS = ["train", "val", "test"]
+
+
+# The methods of bt_core.explain (``list_methods()``, which imports TensorFlow) as shown.
+METHOD_LABELS = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "layercam": "LayerCAM",
+    "scorecam": "Score-CAM",
+    "faster_scorecam": "Faster Score-CAM",
+    "smoothgrad": "SmoothGrad",
+}
+
+
+def as_number(value: Any) -> float:
+    """A float, or NaN for anything missing or not numeric (a blank cell, not a crash)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _count(value: Any) -> int:
+    number = as_number(value)
+    return int(number) if np.isfinite(number) else 0
+
+
+def class_counts(counts: Mapping[str, Any], split: str) -> dict[str, int]:
+    """Images per class in one split of a dataset record's ``counts``; an unreadable count reads as 0."""
+    per_class = (counts or {}).get(split) or {}
+    return {str(name): _count(value) for name, value in per_class.items()}
+
+
+def split_totals(counts: Mapping[str, Any]) -> dict[str, int]:
+    """Number of images per split of a dataset record's ``counts``."""
+    return {split: sum(class_counts(counts, split).values()) for split in SPLITS}
+
+
+def image_positions(archive_ids: Sequence[str], wanted_ids: Sequence[str]) -> np.ndarray:
+    """Positions in test_images.npz of ``wanted_ids``; -1 for an id not in the archive."""
+    return pd.Index(np.asarray(archive_ids, dtype=str)).get_indexer(np.asarray(wanted_ids, dtype=str))

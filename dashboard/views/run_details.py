@@ -1,0 +1,116 @@
+"""What the Run page shows (no Streamlit): the manifest's dataset counts, skipped files,
+settings, versions, model states and timing, as tables and lines, from the typed
+:class:`bt_core.artifacts.Manifest`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bt_core.artifacts import DatasetRecord, Evaluation, Manifest
+from bt_core.data.classes import NO_TUMOR
+from dashboard.views import common
+
+
+def split_counts_table(manifest: Manifest) -> pd.DataFrame:
+    """Images per class (rows) and split (columns), with a total column and a total row."""
+    per_split = {split: common.class_counts(manifest.dataset.counts, split) for split in common.SPLITS}
+    classes = [str(name) for name in manifest.class_names]
+    for counts in per_split.values():  # a class counted but not named still shows
+        classes += [name for name in counts if name not in classes]
+    table = pd.DataFrame(
+        {split: [per_split[split].get(name, 0) for name in classes] for split in common.SPLITS},
+        index=pd.Index(classes, name="Class"),
+        dtype="int64",
+    )
+    table["total"] = table.sum(axis=1)
+    table.loc["total"] = table.sum(axis=0)
+    return table.reset_index()
+
+
+def skipped_files_table(dataset: DatasetRecord) -> pd.DataFrame:
+    """The files the data loader skipped and why."""
+    rows = [
+        {"path": str(item.get("path", "")), "reason": str(item.get("reason", ""))}
+        for item in dataset.skipped
+        if isinstance(item, Mapping)
+    ]
+    return pd.DataFrame(rows, columns=["path", "reason"])
+
+
+def key_value_table(mapping: Mapping[str, Any] | None) -> pd.DataFrame:
+    """A flat two-column table (Setting, Value) of a mapping; values as text so types mix."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(item) for item in value)
+        return "" if value is None else str(value)
+
+    rows = [{"Setting": str(key), "Value": text(value)} for key, value in (mapping or {}).items()]
+    return pd.DataFrame(rows, columns=["Setting", "Value"])
+
+
+def model_status_table(manifest: Manifest) -> pd.DataFrame:
+    """Per model: status, family, input size, epochs, time and error, as the manifest says."""
+    rows = [
+        {
+            common.MODEL: name,
+            common.STATUS: entry.status,
+            "Family": entry.family or "",
+            "Input size": "" if entry.input_size is None else str(entry.input_size),
+            common.EPOCHS_RUN: common.as_number(entry.epochs_run),
+            common.TRAIN_SECONDS: common.as_number(entry.train_seconds),
+            "Error": entry.error or "",
+        }
+        for name, entry in manifest.models.items()
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=[common.MODEL, common.STATUS, "Family", "Input size", common.EPOCHS_RUN, common.TRAIN_SECONDS, "Error"],
+    )
+
+
+def timing_summary(manifest: Manifest) -> dict[str, str]:
+    """Started, finished and duration of the run, as text."""
+    timing = manifest.timing or {}
+    seconds = common.as_number(timing.get("seconds"))
+    if np.isfinite(seconds):
+        minutes, rest = divmod(seconds, 60)
+        duration = f"{int(minutes)} min {rest:.0f} s" if minutes else f"{rest:.1f} s"
+    else:
+        duration = common.MISSING
+    return {
+        "Started": str(timing.get("started") or common.MISSING),
+        "Finished": str(timing.get("finished") or common.MISSING),
+        "Duration": duration,
+    }
+
+
+def evaluation_text(evaluation: Evaluation) -> str:
+    """What an external evaluation scored: whose models, on which data, how."""
+    how = (
+        f"tumor detection: P(tumor) = 1 − P({evaluation.negative_class or NO_TUMOR}) of each model"
+        if evaluation.mode == "tumor"
+        else "on the run's classes"
+    )
+    return (
+        f"**{evaluation.name}**: the models of run `{evaluation.of_run}` scored on `{evaluation.data}`, {how}. "
+        "Every image of that folder is a test image; the models are the run's, unchanged."
+    )
+
+
+def dataset_line(dataset: DatasetRecord) -> str:
+    """The dataset's name, layout, root and fingerprint as one Markdown line."""
+    return (
+        f"**{dataset.name or 'unknown'}** · layout `{dataset.layout or 'unknown'}` · "
+        f"root `{dataset.root}` · fingerprint `{dataset.fingerprint or ''}`"
+    )
+
+
+def environment(manifest: Manifest) -> dict[str, Any]:
+    """The library versions, backend and device the run trained with."""
+    return {**(manifest.versions or {}), "backend": manifest.backend, "device": manifest.device}

@@ -1,0 +1,128 @@
+"""What the Significance page shows (no Streamlit): McNemar pairs with their flips, the
+Holm p-value matrix, Cochran's Q, paired bootstrap differences, and the p-value heatmap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from bt_core.metrics import significance
+from bt_core.metrics.run_comparison import ModelData
+
+
+FLIP_COLUMNS = {
+    "model_a": "Model A",
+    "model_b": "Model B",
+    "a_right_b_wrong": "A right, B wrong",
+    "a_wrong_b_right": "A wrong, B right",
+    "both_right": "Both right",
+    "both_wrong": "Both wrong",
+    "p_value": "p (exact McNemar)",
+    "p_holm": "p (Holm)",
+    "significant": "Significant",
+}
+
+
+def correct_by_model(model_data: Mapping[str, ModelData]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(data.correct, dtype=bool) for name, data in model_data.items()}
+
+
+def significance_tables(
+    model_data: Mapping[str, ModelData], alpha: float = 0.05
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Pairwise McNemar table, the square Holm p-value matrix, and Cochran's Q."""
+    correct = correct_by_model(model_data)
+    pairs = significance.pairwise_mcnemar(correct, alpha=alpha)
+    matrix = significance.significance_matrix(pairs, list(correct), column="p_holm")
+    return pairs, matrix, significance.cochrans_q(correct)
+
+
+METRIC_LABELS = {"macro_auc": "Macro AUC", "macro_f1": "Macro F1", "accuracy": "Accuracy"}
+
+
+def metric_differences(model_data: Mapping[str, ModelData], n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Every pair's macro AUC and macro F1 difference with paired bootstrap interval and p."""
+    from bt_core.metrics import paired_differences
+
+    if len(model_data) < 2:
+        return paired_differences(np.zeros(0, dtype=np.int64), {})
+    y_true = next(iter(model_data.values())).y_true
+    return paired_differences(y_true, {name: data.proba for name, data in model_data.items()},
+                              n_resamples=n_resamples, seed=seed)
+
+
+def difference_table(differences: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """The differences as shown: one row per pair and metric, interval as text, verdict."""
+    rows = []
+    for row in differences.itertuples(index=False):
+        significant = bool(np.isfinite(row.p_holm) and row.p_holm < alpha)
+        rows.append({
+            "Metric": METRIC_LABELS.get(row.metric, row.metric),
+            "Model A": row.model_a,
+            "Model B": row.model_b,
+            "A − B": row.difference,
+            # Signed bounds in brackets: "-0.018–0.000" would read as a range of dashes.
+            "95% interval": (f"[{row.lower:+.3f}, {row.upper:+.3f}]"
+                             if np.isfinite(row.lower) and np.isfinite(row.upper) else ""),
+            "p (bootstrap)": row.p_value,
+            "p (Holm)": row.p_holm,
+            "Differ?": "yes" if significant else "no",
+        })
+    return pd.DataFrame(rows, columns=["Metric", "Model A", "Model B", "A − B", "95% interval",
+                                       "p (bootstrap)", "p (Holm)", "Differ?"])
+
+
+def flip_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairwise table with people's column names (right→wrong is A right, B wrong)."""
+    return pairs[[column for column in FLIP_COLUMNS if column in pairs]].rename(columns=FLIP_COLUMNS)
+
+
+def cochran_line(result: Mapping[str, Any], alpha: float = 0.05) -> str:
+    """Cochran's Q (:func:`bt_core.metrics.significance.cochrans_q`) as one sentence."""
+    n_models = result.get("n_models")
+    if result.get("p_value") is None:
+        return f"Cochran's Q: not computed — {result.get('reason') or 'no result'}."
+    p = float(result["p_value"])
+    verdict = "differ" if p < alpha else "show no significant difference"
+    line = (
+        f"Cochran's Q across all {n_models} models: Q = {float(result['statistic']):.2f}, "
+        f"df = {int(result['df'])}, p = {p:.3g} — the models' accuracies {verdict} (α = {alpha})"
+    )
+    return f"{line}; {result['reason']}." if result.get("reason") else f"{line}."
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def significance_heatmap(matrix: pd.DataFrame, *, alpha: float = 0.05, title: str = "") -> go.Figure:
+    """Square p-value matrix; significant cells (p < alpha) dark and starred, the diagonal blank."""
+    p_values = matrix.to_numpy(dtype=np.float64)
+    text = [
+        ["" if not np.isfinite(p) else f"{p:.3g}{'*' if p < alpha else ''}" for p in row] for row in p_values
+    ]
+    # Colour by evidence: -log10(p), capped so one tiny p does not wash out the rest.
+    with np.errstate(divide="ignore"):
+        evidence = np.clip(-np.log10(np.clip(p_values, 1e-300, 1)), 0, 6)
+    figure = go.Figure(
+        go.Heatmap(
+            z=evidence,
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Purples",
+            zmin=0,
+            zmax=max(3.0, float(np.nanmax(evidence)) if np.isfinite(evidence).any() else 3.0),
+            colorbar={"title": {"text": "−log10 p"}},
+            hovertemplate="%{y} vs %{x}<br>p = %{text}<extra></extra>",
+        )
+    )
+    figure.update_layout(title=title, margin={"t": 50, "b": 40, "l": 40, "r": 10})
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(autorange="reversed", type="category")
+    return figure

@@ -1,0 +1,210 @@
+"""dashboard.views.models: the Models page's overview, models table and leaderboard (no Streamlit)."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from bt_core.artifacts import Manifest, load_run
+from bt_core.metrics import run_comparison
+from dashboard.views import common
+from dashboard.views import figures
+from dashboard.views import models as view
+
+from fabricate import CLASS_NAMES, ZOO_MODELS, ZOO_TRAIN_GAP
+from fabricate import SKIPPED, SPLIT_SIZES
+
+
+RESAMPLES = 200
+
+
+@pytest.fixture(scope="module")
+def leaderboard(run):
+    return run_comparison.leaderboard(run, n_resamples=RESAMPLES, seed=0)
+
+
+@pytest.fixture(scope="module")
+def table(run, leaderboard, model_data):
+    _data, excluded = run_comparison.run_model_data(run)
+    return view.leaderboard_table(run, leaderboard, excluded)
+
+
+# Spelled out rather than taken from components, so a wrong mapping there fails here.
+EXPECTED_METRIC_KEYS = {
+    "Accuracy": "accuracy",
+    "Macro precision": "macro_precision",
+    "Macro recall": "macro_recall",
+    "Macro F1": "macro_f1",
+    "Macro AUC (OvR)": "macro_auc",
+}
+
+
+MODELS = ["simple_cnn", "custom_cnn", "efficientnet_b0"]
+
+
+@pytest.fixture
+def colors():
+    return figures.model_colors(MODELS)
+
+
+def test_leaderboard_has_every_manifest_model_in_order(table, zoo):
+    assert list(table[common.MODEL]) == zoo.model_names
+    assert list(table.columns) == view.LEADERBOARD_COLUMNS
+
+
+def test_leaderboard_scores_are_the_fabricated_ones(table, zoo):
+    rows = table.set_index(common.MODEL)
+    for name, metrics in zoo.metrics.items():
+        assert rows.loc[name, common.ACCURACY] == pytest.approx(metrics["accuracy"])
+        assert rows.loc[name, common.MACRO_F1] == pytest.approx(metrics["macro_f1"])
+        assert rows.loc[name, common.MACRO_AUC] == pytest.approx(metrics["macro_auc"])
+        assert rows.loc[name, view.LOG_LOSS] == pytest.approx(metrics["log_loss"], rel=1e-6)
+        assert rows.loc[name, view.ACCURACY_GAP] == pytest.approx(ZOO_TRAIN_GAP)
+
+
+def test_leaderboard_tumor_columns_collapse_to_tumor_vs_no_tumor(table, zoo):
+    predictions = zoo.predictions["custom_cnn"]
+    is_tumor = predictions["label"] != "notumor"
+    called_tumor = predictions["pred"] != "notumor"
+    row = table.set_index(common.MODEL).loc["custom_cnn"]
+    assert row[view.TUMOR_SENSITIVITY] == pytest.approx((called_tumor & is_tumor).sum() / is_tumor.sum())
+    assert row[view.TUMOR_SPECIFICITY] == pytest.approx((~called_tumor & ~is_tumor).sum() / (~is_tumor).sum())
+    assert row[view.TUMOR_AUC] == pytest.approx(roc_auc_score(is_tumor, 1 - predictions["p_notumor"]))
+
+
+def test_leaderboard_intervals_contain_the_estimate(table, leaderboard):
+    for _, row in leaderboard.iterrows():
+        assert row["accuracy_lower"] <= row["accuracy"] <= row["accuracy_upper"]
+    text = table.set_index(common.MODEL).loc["custom_cnn", view.ACCURACY_CI]
+    row = leaderboard.set_index("model").loc["custom_cnn"]
+    assert text == f"{row['accuracy_lower'] * 100:.1f}–{row['accuracy_upper']:.1%}"
+
+
+def test_broken_models_keep_a_row_with_their_reason_and_no_scores(table, zoo):
+    rows = table.set_index(common.MODEL)
+    assert rows.loc[zoo.failed_model, common.PROBLEM] == zoo.failed_error
+    assert rows.loc[zoo.corrupt_model, common.PROBLEM].startswith("ParserError")
+    assert rows.loc[zoo.corrupt_model, common.STATUS] == common.STATUS_BROKEN
+    assert rows.loc[zoo.failed_model, list(view.SCORE_COLUMNS)].isna().all()
+    assert rows.loc[zoo.failed_model, view.ACCURACY_CI] == ""
+
+
+def test_best_values_follow_each_columns_direction():
+    table = pd.DataFrame({common.ACCURACY: [0.8, 0.9, np.nan], view.LOG_LOSS: [0.3, 0.5, np.nan],
+                          view.ACCURACY_GAP: [-0.01, 0.2, np.nan], common.TRAIN_SECONDS: [50.0, 10.0, np.nan]})
+    assert view.best_rows(table, common.ACCURACY).tolist() == [False, True, False]
+    assert view.best_rows(table, view.LOG_LOSS).tolist() == [True, False, False]
+    assert view.best_rows(table, view.ACCURACY_GAP).tolist() == [True, False, False]
+    assert view.best_rows(table, common.TRAIN_SECONDS).tolist() == [False, True, False]
+    styles = view.leaderboard_styles(table)
+    assert styles.loc[1, common.ACCURACY] == common.BEST_VALUE_CSS and styles.loc[0, common.ACCURACY] == ""
+
+
+def test_best_accuracy_is_the_most_skilled_fabricated_model(table):
+    best = table.loc[view.best_rows(table, common.ACCURACY), common.MODEL].tolist()
+    assert best == [max(ZOO_MODELS, key=lambda name: ZOO_MODELS[name][0])]
+
+
+def test_formatted_leaderboard_shows_percentages_dashes_and_stars(table, zoo):
+    shown = view.formatted_leaderboard(table).set_index(common.MODEL)
+    accuracy = zoo.metrics["custom_cnn"]["accuracy"]
+    assert shown.loc["custom_cnn", common.ACCURACY].startswith(f"{accuracy:.1%}")
+    assert shown.loc[zoo.failed_model, common.ACCURACY] == common.MISSING
+    assert shown[common.ACCURACY].str.endswith("★").sum() >= 1
+    assert shown.loc["simple_cnn", common.TRAINABLE_PARAMS].startswith("10,000")
+
+
+def test_ci_text():
+    assert view.ci_text(0.851, 0.902) == "85.1–90.2%"
+    assert view.ci_text(0.9512, 0.98, percent=False) == "0.951–0.980"
+    assert view.ci_text(None, 0.9) == ""
+
+
+@pytest.fixture
+def fabricated(fabricated_run):
+    """The complete fabricated run (tests/conftest.py), read back."""
+    return load_run(fabricated_run.run_dir)
+
+
+@pytest.fixture
+def models_table(fabricated):
+    return view.models_table(fabricated)
+
+
+def test_models_table_has_one_row_per_model_in_manifest_order(models_table, fabricated_run):
+    assert list(models_table[common.MODEL]) == fabricated_run.model_names
+    assert list(models_table.columns) == view.MODEL_TABLE_COLUMNS
+
+
+def test_models_table_metrics_are_the_written_ones(models_table, fabricated_run):
+    rows = models_table.set_index(common.MODEL)
+    for name, metrics in fabricated_run.metrics.items():
+        for column, key in EXPECTED_METRIC_KEYS.items():
+            assert rows.loc[name, column] == pytest.approx(metrics[key]), (name, column)
+        assert rows.loc[name, common.STATUS] == "done"
+        assert rows.loc[name, common.PROBLEM] == ""
+    info = fabricated_run.manifest["models"]["mobilenet_v2"]
+    assert rows.loc["mobilenet_v2", common.TRAINABLE_PARAMS] == info["params_trainable"]
+    assert rows.loc["mobilenet_v2", common.TRAIN_SECONDS] == pytest.approx(info["train_seconds"])
+    assert rows.loc["mobilenet_v2", common.EPOCHS_RUN] == info["epochs_run"]
+
+
+def test_failed_and_corrupt_models_keep_a_row_with_the_reason_and_blank_metrics(models_table, fabricated_run):
+    rows = models_table.set_index(common.MODEL)
+    failed = rows.loc[fabricated_run.failed_model]
+    assert failed[common.STATUS] == "failed"
+    assert failed[common.PROBLEM] == fabricated_run.failed_error
+    assert pd.isna(failed[common.TRAINABLE_PARAMS])
+    corrupt = rows.loc[fabricated_run.corrupt_model]
+    assert corrupt[common.STATUS] == common.STATUS_BROKEN
+    assert corrupt[common.PROBLEM].startswith("ParserError")
+    for name in (fabricated_run.failed_model, fabricated_run.corrupt_model):
+        assert rows.loc[name, view.METRIC_COLUMNS].isna().all(), name
+    assert view.model_problems(models_table) == [
+        (fabricated_run.corrupt_model, corrupt[common.PROBLEM]),
+        (fabricated_run.failed_model, fabricated_run.failed_error),
+    ]
+
+
+def test_run_overview_summarises_the_manifest(fabricated):
+    overview = view.run_overview(fabricated)
+    n_classes = len(CLASS_NAMES)
+    assert overview == {
+        "dataset": "figshare-demo",
+        "layout": "class_folders",
+        "split_counts": {split: size * n_classes for split, size in SPLIT_SIZES.items()},
+        "img_size": 64,
+        "backend": "tensorflow",
+        "device": "CPU",
+        "skipped_files": len(SKIPPED),
+    }
+    line = view.overview_line(overview)
+    assert "**figshare-demo**" in line and "test 48" in line and "64×64 px" in line
+    assert "2 skipped files" in line
+
+
+def test_run_overview_tolerates_a_bare_manifest(fabricated):
+    bare = {"format_version": "1.3", "run_id": "bare", "class_names": CLASS_NAMES}
+    run = dataclasses.replace(fabricated, manifest=bare, typed_manifest=Manifest.from_json(bare))
+    overview = view.run_overview(run)
+    assert overview["split_counts"] == {"train": 0, "val": 0, "test": 0}
+    assert overview["skipped_files"] == 0
+    assert "unknown" in view.overview_line(overview)
+
+
+def test_leaderboard_ci_figure_draws_each_interval_around_its_estimate(colors):
+    leaderboard = pd.DataFrame(
+        {"model": ["simple_cnn", "custom_cnn"], "accuracy": [0.8, 0.9], "accuracy_lower": [0.7, 0.85],
+         "accuracy_upper": [0.85, 0.95], "macro_f1": [0.78, 0.88], "macro_f1_lower": [0.7, 0.8],
+         "macro_f1_upper": [0.8, 0.9], "macro_auc": [0.9, 0.95], "macro_auc_lower": [0.85, 0.9],
+         "macro_auc_upper": [0.95, 0.99]}
+    )
+    figure = view.leaderboard_ci_figure(leaderboard, colors)
+    assert len(figure.data) == 6  # 2 models x 3 metrics
+    first = figure.data[0]
+    assert first.y == ("simple_cnn",) and first.x == (0.8,)
+    assert first.error_x.array[0] == pytest.approx(0.05) and first.error_x.arrayminus[0] == pytest.approx(0.1)
+    assert first.marker.color == colors["simple_cnn"]
+    assert [a.text for a in figure.layout.annotations] == ["Accuracy", "Macro F1", "Macro AUC"]

@@ -1,0 +1,97 @@
+"""dashboard.views.run_details: the Run page's tables from the manifest (no Streamlit)."""
+
+import pytest
+
+from bt_core.artifacts import DatasetRecord, Evaluation, Manifest, load_manifest, load_run
+from dashboard.views import common
+from dashboard.views import models as models_view
+from dashboard.views import run_details as view
+
+from fabricate import CLASS_NAMES, SKIPPED, SPLIT_SIZES
+
+
+def bare(**fields) -> Manifest:
+    return Manifest.from_json({"format_version": "1.3", "run_id": "r", "class_names": ["a"], **fields})
+
+
+@pytest.fixture
+def run(fabricated_run):
+    return load_run(fabricated_run.run_dir)
+
+
+@pytest.fixture
+def table(run):
+    return models_view.models_table(run)
+
+
+@pytest.fixture
+def manifest(fabricated_run):
+    return load_manifest(fabricated_run.run_dir)
+
+
+def test_split_counts_table_has_classes_splits_and_totals(fabricated_run, manifest):
+    table = view.split_counts_table(manifest).set_index("Class")
+    assert list(table.index) == [*CLASS_NAMES, "total"]
+    assert list(table.columns) == ["train", "val", "test", "total"]
+    for split, size in SPLIT_SIZES.items():
+        assert table.loc["glioma", split] == fabricated_run.counts[split]["glioma"] == size
+        assert table.loc["total", split] == size * len(CLASS_NAMES)
+    assert table.loc["total", "total"] == sum(SPLIT_SIZES.values()) * len(CLASS_NAMES)
+
+
+def test_split_counts_table_shows_a_counted_class_missing_from_class_names():
+    manifest = bare(dataset={"counts": {"train": {"a": 2, "b": "x"}, "test": {"b": 1}}})
+    table = view.split_counts_table(manifest).set_index("Class")
+    assert list(table.index) == ["a", "b", "total"]
+    assert table.loc["b", "train"] == 0  # unreadable count
+    assert table.loc["b", "test"] == 1
+
+
+def test_skipped_files_table(manifest):
+    table = view.skipped_files_table(manifest.dataset)
+    assert table.to_dict("records") == SKIPPED
+    assert list(view.skipped_files_table(DatasetRecord()).columns) == ["path", "reason"]
+
+
+def test_key_value_table_writes_values_as_text():
+    table = view.key_value_table({"models": ["a", "b"], "weights": None, "epochs": 3})
+    assert table.to_dict("records") == [
+        {"Setting": "models", "Value": "a, b"},
+        {"Setting": "weights", "Value": ""},
+        {"Setting": "epochs", "Value": "3"},
+    ]
+
+
+def test_model_status_table_follows_the_manifest(fabricated_run, manifest):
+    table = view.model_status_table(manifest).set_index(common.MODEL)
+    assert list(table.index) == fabricated_run.model_names
+    assert table.loc[fabricated_run.failed_model, "Error"] == fabricated_run.failed_error
+    assert table.loc[fabricated_run.failed_model, common.STATUS] == "failed"
+    assert table.loc[fabricated_run.failed_model, "Input size"] == "224"  # stored as [224, 224, 3]
+    done = fabricated_run.good_models[0]
+    assert table.loc[done, "Family"] == "custom" and table.loc[done, common.EPOCHS_RUN] == 3
+
+
+def test_timing_summary():
+    assert view.timing_summary(bare(timing={"started": "s", "finished": "f", "seconds": 185})) == {
+        "Started": "s",
+        "Finished": "f",
+        "Duration": "3 min 5 s",
+    }
+    assert view.timing_summary(bare()) == {"Started": common.MISSING, "Finished": common.MISSING, "Duration": common.MISSING}
+
+
+def test_evaluation_text_names_the_run_the_data_and_the_negative_class():
+    evaluation = Evaluation(of_run="run1", name="ext", mode="tumor", data="/data/ext", negative_class="no_tumor")
+    text = view.evaluation_text(evaluation)
+    assert "**ext**" in text and "`run1`" in text and "`/data/ext`" in text
+    assert "1 − P(no_tumor)" in text
+    assert "on the run's classes" in view.evaluation_text(Evaluation("run1", "ext", "classes", "/d"))
+
+
+def test_dataset_line_and_environment(manifest):
+    assert view.dataset_line(manifest.dataset) == (
+        "**figshare-demo** · layout `class_folders` · root `data/figshare` · fingerprint `0123abcd`"
+    )
+    assert view.environment(manifest) == {"python": "3.11.9", "keras": "3.15.1", "tensorflow": "2.21.0",
+                                          "backend": "tensorflow", "device": "CPU"}
