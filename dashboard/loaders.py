@@ -187,7 +187,7 @@ def load_confusion_matrices(run_dir: Path | str) -> dict[str, np.ndarray]:
 def load_reliability(run_dir: Path | str, n_bins: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Per model, its reliability bins; and the per-model calibration table."""
     model_data, _excluded = load_model_data(run_dir)
-    table = calibration.calibration_table(model_data, n_bins, load_run_tables(run_dir).class_names)
+    table = calibration.calibration_table(model_data, n_bins)
     return calibration.reliability_by_model(model_data, n_bins), table
 
 

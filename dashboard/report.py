@@ -151,7 +151,7 @@ def training_section(run: Run, colors: dict) -> str:
 
 def calibration_section(run: Run, model_data: dict, colors: dict) -> str:
     bins = calibration.reliability_by_model(model_data, DEFAULT_BINS)
-    table = calibration.calibration_table(model_data, DEFAULT_BINS, run.class_names)
+    table = calibration.calibration_table(model_data, DEFAULT_BINS)
     ece = dict(zip(table[common.MODEL], table[common.ECE]))
     return section(
         "Calibration",

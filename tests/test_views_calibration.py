@@ -9,7 +9,6 @@ from dashboard.views import calibration as view
 from dashboard.views import common
 from dashboard.views import figures
 
-from fabricate import CLASS_NAMES
 
 
 MODELS = ["simple_cnn", "custom_cnn", "efficientnet_b0"]
@@ -21,7 +20,7 @@ def colors():
 
 
 def test_calibration_table_has_ece_brier_and_accuracy_per_model(model_data, zoo):
-    table = view.calibration_table(model_data, 15, CLASS_NAMES)
+    table = view.calibration_table(model_data, 15)
     assert list(table[common.MODEL]) == list(model_data)
     assert table[common.ECE].between(0, 1).all() and (table[common.BRIER] > 0).all()
     rows = table.set_index(common.MODEL)

@@ -158,6 +158,12 @@ def brier_score(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(skm.brier_score_loss(y_true, normalised, labels=np.arange(proba.shape[1]), scale_by_half=False))
 
 
+def accuracy(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """scikit-learn's accuracy of the argmax class."""
+    y_true, proba = check_inputs(y_true, proba)
+    return float(skm.accuracy_score(y_true, proba.argmax(axis=1)))
+
+
 def tumor_probability(proba: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
     """P(any tumor) = 1 - P(no-tumor class), per image; ValueError without a no-tumor class."""
     proba = np.asarray(proba, dtype=np.float64)
