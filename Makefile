@@ -27,8 +27,10 @@ demo: demo-train dashboard
 demo-train: setup
 	$(PY) train_all.py --demo --out $(ARTIFACTS)
 
+## The dashboard listens on this machine only; `make dashboard ADDRESS=0.0.0.0` exposes it to the network.
+ADDRESS ?= localhost
 dashboard: setup
-	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(PORT) -- --artifacts $(ARTIFACTS)
+	$(VENV)/bin/streamlit run dashboard/app.py --server.address $(ADDRESS) --server.port $(PORT) -- --artifacts $(ARTIFACTS)
 
 ## Set up from nothing and run the whole test suite.
 test: setup-dev

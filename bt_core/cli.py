@@ -228,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     from bt_core.artifacts import STATUS_FAILED, ArtifactError, load_manifest
 
     try:
+        if args.run_id is not None:  # a folder inside --out: never ../../escape or an absolute path
+            from bt_core.runs.merge import check_run_id
+
+            check_run_id(args.run_id)
         if args.evaluate:
             return _evaluate(args)
         if args.explain:

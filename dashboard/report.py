@@ -174,7 +174,8 @@ def significance_section(run: Run, model_data: dict) -> str:
         table_html(significance.flip_table(pairs), float_format="{:.3g}"),
         paragraph("Macro AUC and macro F1 differences, paired bootstrap (A − B, 95% interval, "
                   "Holm-adjusted p):", "meta"),
-        table_html(significance.difference_table(significance.metric_differences(model_data), ALPHA),
+        table_html(significance.difference_table(significance.metric_differences(model_data), ALPHA,
+                                                 p_as_text=True),
                    float_format="{:.3g}"),
     )
 

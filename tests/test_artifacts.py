@@ -137,3 +137,22 @@ def test_writer_keeps_sessions_and_timing_current_on_disk(tmp_path):
     without = art.RunWriter(tmp_path / "e", {"class_names": CLASSES})
     with pytest.raises(ValueError, match="records no training session"):
         without.add_trained("a", 1.0)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_writes_get_the_umask_mode_of_a_plain_open(tmp_path, umask, mode):
+    import os
+    import stat
+
+    from bt_core.artifacts.files import write_csv, write_json
+
+    old = os.umask(umask)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+        write_csv(tmp_path / "a.csv", pd.DataFrame({"x": [1]}))
+        (tmp_path / "plain.txt").write_text("x")  # what a plain open gives, for comparison
+    finally:
+        os.umask(old)
+    for name in ("a.json", "a.csv", "plain.txt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+    assert os.umask(old) == old  # the writes left the process umask as it was

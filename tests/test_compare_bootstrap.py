@@ -207,7 +207,10 @@ def test_paired_differences_against_scikit_learn_and_known_cases():
     auc = table[table["metric"] == "macro_auc"].set_index(["model_a", "model_b"])
     expected = roc_auc_score(y, good, multi_class="ovr") - roc_auc_score(y, noise, multi_class="ovr")
     assert auc.loc[("good", "noise"), "difference"] == pytest.approx(expected)
-    assert auc.loc[("good", "noise"), "lower"] > 0 and auc.loc[("good", "noise"), "p_holm"] < 0.01
+    assert auc.loc[("good", "noise"), "lower"] > 0
+    # Every resample favours "good": p at the add-one floor 2/501, times 3 pairs under Holm.
+    assert auc.loc[("good", "noise"), "p_value"] == 2 / 501
+    assert auc.loc[("good", "noise"), "p_holm"] == pytest.approx(3 * 2 / 501)
     # A model against its copy: no difference, an interval of 0 and p = 1.
     same = auc.loc[("good", "same")]
     assert same["difference"] == 0 and same["lower"] == 0 == same["upper"] and same["p_value"] == 1
@@ -218,3 +221,74 @@ def test_paired_differences_against_scikit_learn_and_known_cases():
     with pytest.raises(ValueError, match="unknown metric"):
         paired_differences(y, {"a": good, "b": noise}, metrics=("brier",))
     assert paired_differences(y, {"a": good}).empty
+
+
+def right_and_wrong_models(n_per_class=20):
+    """Two classes; "right" is always right, "wrong" always wrong, "coin" right on the first half."""
+    y = np.repeat([0, 1], n_per_class)
+    right = np.eye(2)[y] * 0.8 + 0.1
+    wrong = right[:, ::-1].copy()
+    coin = right.copy()
+    coin[: n_per_class // 2] = wrong[: n_per_class // 2]
+    coin[n_per_class : n_per_class + n_per_class // 2] = wrong[n_per_class : n_per_class + n_per_class // 2]
+    return y, {"right": right, "wrong": wrong, "coin": coin}
+
+
+@pytest.mark.parametrize("n_resamples", [1000, 250])
+def test_a_difference_on_one_side_of_every_resample_gets_the_add_one_floor_not_zero(n_resamples):
+    from bt_core.metrics.bootstrap import paired_differences
+
+    y, probas = right_and_wrong_models()
+    table = paired_differences(y, probas, metrics=("accuracy",), n_resamples=n_resamples)
+    pair = table.set_index(["model_a", "model_b"]).loc[("right", "wrong")]
+    assert pair["difference"] == 1.0 and pair["lower"] == 1.0
+    # Every resample has right - wrong = 1 > 0: p = 2 * (1 + 0) / (B + 1), the floor.
+    assert pair["p_value"] == 2.0 / (n_resamples + 1) == pair["p_floor"]
+    assert (table["p_value"] > 0).all() and (table["p_floor"] == 2.0 / (n_resamples + 1)).all()
+
+
+def test_holm_adjusts_the_add_one_p_values():
+    from statsmodels.stats.multitest import multipletests
+
+    from bt_core.metrics.bootstrap import paired_differences
+
+    y, probas = right_and_wrong_models()
+    table = paired_differences(y, probas, metrics=("accuracy",), n_resamples=1000)
+    # right-wrong and right-coin and coin-wrong: the first is at the floor; Holm multiplies the
+    # smallest of three by 3, so it is 6/1001, not 0.
+    expected = multipletests(table["p_value"].to_numpy(), method="holm")[1]
+    np.testing.assert_allclose(table["p_holm"], expected)
+    pair = table.set_index(["model_a", "model_b"]).loc[("right", "wrong")]
+    assert pair["p_holm"] == pytest.approx(3 * 2.0 / 1001)
+    assert (table["p_holm"] >= table["p_value"]).all()
+
+
+def test_a_symmetric_difference_gets_p_near_one():
+    from bt_core.metrics.bootstrap import paired_differences
+
+    # "left" is right on the first half of each class, "mirror" on the second half: equal
+    # accuracy, and each resample's difference is as likely below 0 as above.
+    y = np.repeat([0, 1], 50)
+    right = np.eye(2)[y] * 0.8 + 0.1
+    left, mirror = right.copy(), right[:, ::-1].copy()
+    for start in (0, 50):
+        left[start + 25 : start + 50] = right[start + 25 : start + 50, ::-1]
+        mirror[start + 25 : start + 50] = right[start + 25 : start + 50]
+    table = paired_differences(y, {"left": left, "mirror": mirror}, metrics=("accuracy",), n_resamples=2000)
+    assert table.loc[0, "difference"] == 0
+    assert 0.85 < table.loc[0, "p_value"] <= 1.0
+
+
+def test_bootstrap_p_value_counts_with_the_add_one_rule():
+    from bt_core.metrics.bootstrap import bootstrap_p_value
+
+    assert bootstrap_p_value(np.ones(1000)) == (2 / 1001, 2 / 1001)
+    assert bootstrap_p_value(-np.ones(9)) == (0.2, 0.2)
+    # One of nine below 0: 2 * (1 + 1) / 10; ties at 0 count on both sides.
+    assert bootstrap_p_value(np.array([-1.0, *range(1, 9)]))[0] == pytest.approx(0.4)
+    assert bootstrap_p_value(np.array([0.0, 0.0, 1.0]))[0] == 1.0
+    assert bootstrap_p_value(np.zeros(5))[0] == 1.0
+    with pytest.raises(ValueError, match="at least one finite"):
+        bootstrap_p_value(np.array([]))
+    with pytest.raises(ValueError, match="1 not finite"):
+        bootstrap_p_value(np.array([1.0, np.nan]))

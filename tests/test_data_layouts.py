@@ -1,5 +1,6 @@
 """Dataset discovery, splits, decoding and boxes on small folders built on the fly."""
 
+import os
 from pathlib import Path
 
 import cv2
@@ -163,3 +164,33 @@ def test_max_per_class_caps_each_class_and_source(tmp_path):
     split = make_split(discover(tmp_path), seed=0, max_per_class=8)
     counts = split.assign(source=split["path"].str.split("/").str[0]).groupby(["source", "label"]).size()
     assert (counts == 8).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_named_like_an_image_is_skipped_with_a_reason_not_read(tmp_path):
+    make_pool(tmp_path, per_class=6)
+    os.mkfifo(tmp_path / "glioma" / "pipe.jpg")  # reading it would block forever
+    index = discover(tmp_path)
+    reasons = {s.path: s.reason for s in index.skipped}
+    assert "FIFO" in reasons["glioma/pipe.jpg"] and "not a regular file" in reasons["glioma/pipe.jpg"]
+    assert "glioma/pipe.jpg" not in set(index.items["path"])
+    with pytest.raises(UnreadableImageError, match=r"pipe\.jpg: not a regular file"):
+        read_image(tmp_path / "glioma" / "pipe.jpg", 16)  # refused without opening it
+
+
+def test_folder_symlink_and_broken_link_are_reported_file_links_are_read(tmp_path):
+    data = make_pool(tmp_path / "data", per_class=6)
+    outside = tmp_path / "outside"
+    make_pool(outside, per_class=2, classes=("extra",))
+    try:
+        (data / "glioma" / "more").symlink_to(outside / "extra", target_is_directory=True)
+        (data / "glioma" / "gone.png").symlink_to(tmp_path / "missing.png")
+        (data / "glioma" / "linked.png").symlink_to(data / "meningioma" / "img_000.png")
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links not available")
+    index = discover(data)
+    reasons = {s.path: s.reason for s in index.skipped}
+    assert "symbolic link to a folder" in reasons["glioma/more"]
+    assert "broken symbolic link" in reasons["glioma/gone.png"]
+    paths = set(index.items["path"])
+    assert "glioma/linked.png" in paths and not any(p.startswith("glioma/more/") for p in paths)

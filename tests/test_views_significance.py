@@ -35,3 +35,41 @@ def test_significance_heatmap_stars_significant_pairs_and_leaves_the_diagonal_bl
     assert figure.data[0].text[0][0] == ""
     matrix.iloc[0, 1] = matrix.iloc[1, 0] = 0.2
     assert view.significance_heatmap(matrix).data[0].text[1][0] == "0.2"
+
+
+def test_p_value_text_reads_a_p_at_its_floor_as_a_bound():
+    assert view.p_value_text(1 / 1001, floor=1 / 1001) == "< 0.001"  # one-sided floor, B = 1000
+    assert view.p_value_text(2 / 2001, floor=2 / 2001) == "< 0.001"  # two-sided, B = 2000 (the page)
+    assert view.p_value_text(2 / 1001, floor=2 / 1001) == "< 0.002"  # two-sided, B = 1000
+    assert view.p_value_text(2 / 2000, floor=2 / 2000) == "≤ 0.001"
+    assert view.p_value_text(0.01234, floor=2 / 1001) == "0.0123"
+    assert view.p_value_text(0.5) == "0.5"
+    assert view.p_value_text(float("nan")) == "—"
+
+
+def right_and_wrong(n_per_class=20):
+    y = np.repeat([0, 1], n_per_class)
+    right = np.eye(2)[y] * 0.8 + 0.1
+    return y, {"right": right, "wrong": right[:, ::-1].copy()}
+
+
+def test_difference_table_shows_a_floored_bootstrap_p_as_less_than():
+    from bt_core.metrics.bootstrap import paired_differences
+
+    y, probas = right_and_wrong()
+    for n_resamples, shown in ((2000, "< 0.001"), (1000, "< 0.002")):
+        differences = paired_differences(y, probas, metrics=("accuracy",), n_resamples=n_resamples)
+        text = view.difference_table(differences, p_as_text=True)
+        assert text.loc[0, "p (bootstrap)"] == shown
+        assert text.loc[0, "p (Holm)"] == f"{2 / (n_resamples + 1):.3g}"
+        assert text.loc[0, "Differ?"] == "yes"
+        numbers = view.difference_table(differences)
+        assert numbers.loc[0, "p (bootstrap)"] == 2 / (n_resamples + 1)
+
+
+def test_difference_table_shows_an_ordinary_p_as_a_number():
+    differences = pd.DataFrame([{"model_a": "a", "model_b": "b", "metric": "macro_auc", "difference": 0.01,
+                                 "lower": -0.02, "upper": 0.04, "p_value": 0.4321, "p_holm": 0.8642,
+                                 "p_floor": 2 / 2001}])
+    text = view.difference_table(differences, p_as_text=True)
+    assert list(text.loc[0, ["p (bootstrap)", "p (Holm)", "Differ?"]]) == ["0.432", "0.864", "no"]

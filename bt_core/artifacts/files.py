@@ -14,8 +14,25 @@ import numpy as np
 import pandas as pd
 
 
+def _umask() -> int:
+    """The process umask: from /proc (Linux; no change to the process, so safe beside other
+    threads), else by setting it and putting it back (there is no plain getter)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp_path)`` then rename onto ``path`` (atomic on POSIX)."""
+    """Write through ``write(tmp_path)`` then rename onto ``path`` (atomic on POSIX).
+
+    The file gets the mode a plain ``open`` would give it (0666 less the umask: 0644 under
+    umask 022), not mkstemp's private 0600, so a dashboard run as another user can read it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -23,6 +40,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

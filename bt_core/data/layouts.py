@@ -4,12 +4,16 @@
 - ``pool``:   ``ROOT/<class>/*`` (the project makes its own train/val/test split)
 
 Class names are the folder names, sorted. Hidden files and folders are ignored; files that
-are not images are reported as skipped, never read.
+are not images are reported as skipped, never read. So are, with their reason: an image name
+that is not a regular file (a FIFO would block training forever, a device never end), a broken
+symbolic link, and a symbolic link to a folder inside a class folder (not followed: it could
+loop or reach outside the dataset; a class folder that is itself a link is read).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,19 +56,40 @@ def _first_existing(root: Path, names: tuple[str, ...]) -> Path | None:
     return next((root / n for n in names if (root / n).is_dir()), None)
 
 
+def _file_problem(path: Path) -> str | None:
+    """Why an image-named file cannot be read as one (None: a regular file, or a link to one)."""
+    try:
+        mode = path.stat().st_mode  # follows a link to its target
+    except FileNotFoundError:
+        return "broken symbolic link (its target does not exist)" if path.is_symlink() else "file vanished"
+    except OSError as exc:
+        return f"cannot stat file: {exc}"
+    if stat.S_ISREG(mode):
+        return None
+    kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device or special file"
+    return f"not a regular file ({kind}); not read"
+
+
 def _scan_class_folder(root: Path, folder: Path) -> tuple[list[str], list[SkippedFile]]:
     """Image paths (relative to root) under ``folder``, recursively, hidden parts pruned."""
     images, skipped = [], []
     for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
+        visible = sorted(d for d in dirs if not _is_hidden(d))
+        for name in visible:
+            if (Path(current) / name).is_symlink():  # os.walk lists it but does not enter it
+                relative = (Path(current) / name).relative_to(root).as_posix()
+                skipped.append(SkippedFile(relative, "symbolic link to a folder: not followed (copy the folder in)"))
+        dirs[:] = [d for d in visible if not (Path(current) / d).is_symlink()]
         for name in sorted(files):
             if _is_hidden(name):
                 continue
             relative = (Path(current) / name).relative_to(root).as_posix()
-            if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                images.append(relative)
-            else:
+            if Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
                 skipped.append(SkippedFile(relative, "not an image file (unknown extension)"))
+            elif (problem := _file_problem(Path(current) / name)) is not None:
+                skipped.append(SkippedFile(relative, problem))
+            else:
+                images.append(relative)
     return images, skipped
 
 

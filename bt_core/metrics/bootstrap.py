@@ -258,6 +258,22 @@ def paired_bootstrap(
     return pd.DataFrame(rows, columns=columns)
 
 
+def bootstrap_p_value(differences: np.ndarray) -> tuple[float, float]:
+    """(p_value, p_floor): the two-sided add-one bootstrap p of resampled differences against 0.
+
+    p_value = min(1, 2 * (1 + min(#{d <= 0}, #{d >= 0})) / (B + 1)) and p_floor = min(1, 2 / (B + 1)),
+    B = len(differences) (Davison & Hinkley 1997, eq. 4.11; North et al. 2002); see
+    :func:`paired_differences`.
+    """
+    differences = np.asarray(differences, dtype=np.float64).ravel()
+    if not len(differences) or not np.isfinite(differences).all():
+        raise ValueError(f"need at least one finite resampled difference, got {len(differences)} values "
+                         f"({int((~np.isfinite(differences)).sum())} not finite)")
+    n_resamples = len(differences)
+    smaller = min(int(np.count_nonzero(differences <= 0)), int(np.count_nonzero(differences >= 0)))
+    return min(1.0, 2.0 * (1 + smaller) / (n_resamples + 1)), min(1.0, 2.0 / (n_resamples + 1))
+
+
 def paired_differences(
     y_true: np.ndarray,
     probas: dict[str, np.ndarray],
@@ -270,16 +286,28 @@ def paired_differences(
 
     One row per (pair, metric): ``model_a``, ``model_b``, ``metric``, ``difference`` (A - B
     on the full test set), ``lower``, ``upper`` (percentile interval of the resampled
-    differences), ``p_value`` (two-sided: twice the smaller share of resampled differences
-    on either side of 0, at most 1) and ``p_holm`` (Holm-adjusted within each metric). It
-    answers what McNemar's test cannot: is one model's AUC or F1 really higher?
+    differences), ``p_value``, ``p_holm`` (Holm-adjusted within each metric) and ``p_floor``
+    (the smallest ``p_value`` the rule below can give for that row). It answers what
+    McNemar's test cannot: is one model's AUC or F1 really higher?
+
+    ``p_value`` is two-sided, counted with the add-one rule of Monte-Carlo tests (Davison &
+    Hinkley 1997, *Bootstrap Methods and their Application*, eq. 4.11; North, Curtis & Sham
+    2002, Am. J. Hum. Genet. 71:439): of the B resamples on which the difference is defined,
+    ``count_le`` have a difference <= 0 and ``count_ge`` one >= 0, and
+
+        p_value = min(1, 2 * (1 + min(count_le, count_ge)) / (B + 1))
+
+    The observed data count as one more resample, so p is never 0: when every resample falls
+    on one side, p_value = p_floor = 2 / (B + 1) (0.0019984 for B = 1000), which says "p is at
+    most about this; more resamples would resolve it", not "p = 0". A model against itself
+    (every difference 0) gets 1. ``p_holm`` adjusts these values.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     unknown = sorted(set(metrics) - set(BOOTSTRAP_METRICS))
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(BOOTSTRAP_METRICS)}")
-    columns = ["model_a", "model_b", "metric", "difference", "lower", "upper", "p_value", "p_holm"]
+    columns = ["model_a", "model_b", "metric", "difference", "lower", "upper", "p_value", "p_holm", "p_floor"]
     if len(probas) < 2:
         return pd.DataFrame(columns=columns)
     full, resampled = _full_and_resampled(y_true, probas, n_resamples, seed)
@@ -292,12 +320,13 @@ def paired_differences(
             values = values[np.isfinite(values)]
             if len(values):
                 lower, upper = np.quantile(values, [tail, 1.0 - tail])
-                p_value = min(1.0, 2.0 * min(np.mean(values <= 0), np.mean(values >= 0)))
+                p_value, p_floor = bootstrap_p_value(values)
             else:
-                lower = upper = p_value = np.nan
+                lower = upper = p_value = p_floor = np.nan
             rows.append({"model_a": a, "model_b": b, "metric": metric,
                          "difference": float(full[a][metric][0] - full[b][metric][0]),
-                         "lower": float(lower), "upper": float(upper), "p_value": float(p_value)})
+                         "lower": float(lower), "upper": float(upper), "p_value": float(p_value),
+                         "p_floor": float(p_floor)})
         p_values = np.array([row["p_value"] for row in rows[first:]], dtype=float)
         adjusted = np.full(len(p_values), np.nan)
         finite = np.isfinite(p_values)

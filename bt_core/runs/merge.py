@@ -129,10 +129,27 @@ def _joined(values: list) -> str:
     return distinct[0] if len(distinct) == 1 else " + ".join(distinct)
 
 
+def check_run_id(run_id: str) -> str:
+    """``run_id`` when it is a safe folder name inside ``--out`` (the rule of evaluation names:
+    letters, digits, ``-``, ``_``, ``.``, starting with a letter or digit); ValueError otherwise,
+    so ``../../escape`` or an absolute path never writes outside ``--out``."""
+    from bt_core.runs.evaluate import check_evaluation_name
+
+    try:
+        return check_evaluation_name(run_id)
+    except ValueError:
+        raise ValueError(
+            f"--run-id {run_id!r} is not a safe folder name inside --out: use letters, digits, '-', '_' "
+            "and '.', starting with a letter or digit (at most 100 characters)"
+        ) from None
+
+
 def merge_runs(
     run_dirs: list[str | Path], out: str | Path, run_id: str | None = None, say: Callable[[str], None] = print
 ) -> Path:
     """Write one run folder ``out/run_id`` holding every model of ``run_dirs``; returns it."""
+    if run_id is not None:
+        check_run_id(run_id)
     if len(run_dirs) < 2:
         raise ValueError("--merge needs at least two run folders")
     resolved = [Path(d).resolve() for d in run_dirs]

@@ -3,6 +3,7 @@ interrupted run (``resume``), keeping its finished models and its stored split."
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -34,6 +35,7 @@ from bt_core.training.environment import backend_name, device_description, libra
 from bt_core.metrics import classification_summary, metrics_from_predictions
 from bt_core.models import create_model, get_spec, list_models, set_batchnorm_momentum
 from bt_core.training.progress import ZooProgress
+from bt_core.runs.merge import check_run_id
 from bt_core.runs.resume import finished_models
 from bt_core.training.train import Distribution, predict_proba, setup_distribution, train_model
 
@@ -174,6 +176,30 @@ def _refuse_existing(run_dir: Path) -> None:
         raise ValueError(f"{run_dir} already holds a run; add --resume to continue it, or choose another --run-id")
 
 
+def new_run_folder(out: Path, run_id: str | None, default: str) -> Path:
+    """Create the folder of a new run in ``out`` and return it.
+
+    ``run_id`` (the user's ``--run-id``) is checked to be a safe folder name and refused when it
+    already holds a run. Without one the id is ``default`` (a time stamp and the dataset's name);
+    the folder is claimed atomically (``os.mkdir``), so two runs started in the same second get
+    ``default`` and ``default-2`` instead of sharing one folder."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if run_id is not None:
+        run_dir = out / check_run_id(run_id)
+        _refuse_existing(run_dir)
+        run_dir.mkdir(exist_ok=True)
+        return run_dir
+    for attempt in range(1, 1000):
+        run_dir = out / (default if attempt == 1 else f"{default}-{attempt}")
+        try:
+            os.mkdir(run_dir)
+        except FileExistsError:
+            continue
+        return run_dir
+    raise ValueError(f"{out} already holds 999 runs named {default!r}...; choose a --run-id")
+
+
 def _test_images_readable(run_dir: Path, count: int) -> bool:
     try:
         images, ids = load_test_images(run_dir)
@@ -214,9 +240,9 @@ def _session(started: str, distribution: Distribution, load_seconds: float) -> d
 def _new_run(config: RunConfig, dataset: LoadedDataset, session: dict[str, Any]) -> RunWriter:
     """Write the folder of a new run: manifest (every model pending), split, test images, boxes."""
     started = session["started"]
-    run_id = config.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{dataset.name}"
-    run_dir = Path(config.out) / run_id
-    _refuse_existing(run_dir)
+    run_dir = new_run_folder(Path(config.out), config.run_id,
+                             f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{dataset.name}")
+    run_id = run_dir.name
     manifest = Manifest(
         run_id=run_id,
         created=started,
@@ -292,8 +318,8 @@ def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume:
     kept as they are; unfinished ones are cleared and trained again on its stored split.
     """
     check_model_names(config.models)
-    if resume is None and config.run_id:  # fail before the (possibly long) decoding
-        _refuse_existing(Path(config.out) / config.run_id)
+    if resume is None and config.run_id is not None:  # fail before the (possibly long) decoding
+        _refuse_existing(Path(config.out) / check_run_id(config.run_id))
     started_wall, started = _now(), time.perf_counter()
     _set_precision(config.precision)
     distribution = setup_distribution(config.data_parallel)

@@ -40,10 +40,8 @@ def show_pairs(run: Run, pairs: pd.DataFrame) -> None:
 
 def show_differences(run: Run) -> None:
     st.subheader("Differences in macro AUC and macro F1")
-    table = view.difference_table(loaders.load_metric_differences(run.directory), ALPHA)
-    styled = table.style.format(
-        {"A − B": "{:+.3f}", "p (bootstrap)": "{:.3g}", "p (Holm)": "{:.3g}"}, na_rep="—"
-    )
+    table = view.difference_table(loaders.load_metric_differences(run.directory), ALPHA, p_as_text=True)
+    styled = table.style.format({"A − B": "{:+.3f}"}, na_rep="—")
     presentation.show_table(table, presentation.file_stem(run.run_id, "metric-differences"), styled=styled)
     st.caption(
         "Paired bootstrap (2,000 resamples of the test images, the same for every model): the "

@@ -4,6 +4,7 @@ Holm p-value matrix, Cochran's Q, paired bootstrap differences, and the p-value 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ import plotly.graph_objects as go
 
 from bt_core.metrics import significance
 from bt_core.metrics.run_comparison import ModelData
+from dashboard.views.common import MISSING
 
 
 FLIP_COLUMNS = {
@@ -56,11 +58,41 @@ def metric_differences(model_data: Mapping[str, ModelData], n_resamples: int = 2
                               n_resamples=n_resamples, seed=seed)
 
 
-def difference_table(differences: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """The differences as shown: one row per pair and metric, interval as text, verdict."""
+def p_value_text(p: float, floor: float | None = None) -> str:
+    """A p-value as shown: ``{:.3g}``, or ``"< bound"`` when it sits at its resampling floor.
+
+    A bootstrap p at ``floor`` (its smallest possible value, e.g. 2 / (B + 1) for the two-sided
+    rule of :func:`bt_core.metrics.bootstrap.paired_differences`) only says p is at most about
+    that, so it reads "< bound", the floor rounded up to one significant figure: "< 0.001" for
+    a floor of 1/1001 or 2/2001, "< 0.002" for 2/1001; "≤ bound" when the floor is that round
+    number itself (2/2000 -> "≤ 0.001"). NaN reads as a dash.
+    """
+    if p is None or not np.isfinite(p):
+        return MISSING
+    p = float(p)
+    if floor is None or not np.isfinite(floor) or floor <= 0 or p > floor * (1 + 1e-9):
+        return f"{p:.3g}"
+    exponent = math.floor(math.log10(floor))
+    mantissa = floor / 10.0**exponent
+    rounded_up = math.ceil(mantissa - 1e-9)
+    if rounded_up == 10:
+        rounded_up, exponent = 1, exponent + 1
+    bound = rounded_up * 10.0**exponent
+    relation = "≤" if abs(mantissa - round(mantissa)) < 1e-9 else "<"
+    return f"{relation} {bound:.{max(0, -exponent)}f}"
+
+
+def difference_table(differences: pd.DataFrame, alpha: float = 0.05, *, p_as_text: bool = False) -> pd.DataFrame:
+    """The differences as shown: one row per pair and metric, interval as text, verdict.
+
+    With ``p_as_text`` the two p columns are text (:func:`p_value_text`): a bootstrap p at its
+    floor reads "< 0.001" (2,000 resamples) instead of a number that looks exact; the Holm
+    column reads as a number. Without it they stay floats, for a caller that formats them.
+    """
     rows = []
     for row in differences.itertuples(index=False):
         significant = bool(np.isfinite(row.p_holm) and row.p_holm < alpha)
+        floor = getattr(row, "p_floor", None)
         rows.append({
             "Metric": METRIC_LABELS.get(row.metric, row.metric),
             "Model A": row.model_a,
@@ -69,8 +101,8 @@ def difference_table(differences: pd.DataFrame, alpha: float = 0.05) -> pd.DataF
             # Signed bounds in brackets: "-0.018–0.000" would read as a range of dashes.
             "95% interval": (f"[{row.lower:+.3f}, {row.upper:+.3f}]"
                              if np.isfinite(row.lower) and np.isfinite(row.upper) else ""),
-            "p (bootstrap)": row.p_value,
-            "p (Holm)": row.p_holm,
+            "p (bootstrap)": p_value_text(row.p_value, floor) if p_as_text else row.p_value,
+            "p (Holm)": p_value_text(row.p_holm) if p_as_text else row.p_holm,
             "Differ?": "yes" if significant else "no",
         })
     return pd.DataFrame(rows, columns=["Metric", "Model A", "Model B", "A − B", "95% interval",
