@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bt_core.data.splits import SPLITS
 
 # Column names of the models table (what the user reads, so spelled for people).
 MODEL = "Model"
@@ -33,7 +34,6 @@ BRIER = "Brier"
 STATUS_BROKEN = "broken"
 BEST_VALUE_CSS = "background-color: #dbeafe; font-weight: 600"
 MISSING = "—"
-SPLITS = ["train", "val", "test"]
 
 
 # The methods of bt_core.explain (``list_methods()``, which imports TensorFlow) as shown.

@@ -104,6 +104,18 @@ def _curve_frame(figure: go.Figure, kind: str, title: str, baseline: float | Non
     return figure
 
 
+def _curve_trace(name: str, curve: pd.DataFrame, score: float | None, kind: str, color: str | None) -> go.Scatter:
+    """One curve (``x``, ``y`` columns), named with its AUC / AP."""
+    return go.Scatter(
+        x=curve["x"],
+        y=curve["y"],
+        mode="lines",
+        name=f"{name} ({_score_text(score, kind)})",
+        line={"color": color, "width": 2},
+        hovertemplate=f"{name}<br>x %{{x:.3f}}<br>y %{{y:.3f}}<extra></extra>",
+    )
+
+
 def roc_overlay(
     curves: Mapping[str, pd.DataFrame],
     scores: Mapping[str, float | None],
@@ -116,16 +128,7 @@ def roc_overlay(
     """One curve per model (``x``, ``y`` columns), its AUC / AP in the legend."""
     figure = go.Figure()
     for model, curve in curves.items():
-        figure.add_trace(
-            go.Scatter(
-                x=curve["x"],
-                y=curve["y"],
-                mode="lines",
-                name=f"{model} ({_score_text(scores.get(model), kind)})",
-                line={"color": colors.get(model), "width": 2},
-                hovertemplate=f"{model}<br>x %{{x:.3f}}<br>y %{{y:.3f}}<extra></extra>",
-            )
-        )
+        figure.add_trace(_curve_trace(model, curve, scores.get(model), kind, colors.get(model)))
     return _curve_frame(figure, kind, title, baseline)
 
 
@@ -140,16 +143,8 @@ def class_curves_figure(
         if curve.empty:
             continue
         score = float(curve["auc"].iloc[0])
-        figure.add_trace(
-            go.Scatter(
-                x=curve["x"],
-                y=curve["y"],
-                mode="lines",
-                name=f"{name} ({_score_text(score, kind)})",
-                line={"color": figures.CLASS_PALETTE[index % len(figures.CLASS_PALETTE)], "width": 2},
-                hovertemplate=f"{name}<br>x %{{x:.3f}}<br>y %{{y:.3f}}<extra></extra>",
-            )
-        )
+        color = figures.CLASS_PALETTE[index % len(figures.CLASS_PALETTE)]
+        figure.add_trace(_curve_trace(name, curve, score, kind, color))
     return _curve_frame(figure, kind, title, None)
 
 
