@@ -24,7 +24,11 @@ as RUN_DIR/evaluations/NAME (NAME: ``--name``, default the folder's name; an exi
 is redone only with ``--replace``), then analyzes it like a run (not with
 ``--no-explain``); exit status 1 there means a model could not be scored.
 Exit status: 0 when every model trained, 1 when one or more failed (the others are still
-saved, and the run folder records why), 2 for bad arguments or an unusable dataset.
+saved, and the run folder records why), 2 for bad arguments, an unusable dataset or an --out
+that cannot be written, 3 when the disk (or quota) filled up: "no space left on device while
+writing PATH", 130 when interrupted (Ctrl-C). After 3 or 130 the run folder holds no
+half-written file and ``--resume RUN_DIR`` continues it, the model that was training from its
+last finished epoch.
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+EXIT_OK, EXIT_MODEL_FAILED, EXIT_USAGE, EXIT_DISK_FULL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 DEMO_DATA_DIR = "data/demo"
 DEMO_DEFAULTS = {"epochs": 10, "img_size": 64}
 # --resume without a folder: find the run from --run-id, or by its settings, in --out.
@@ -137,8 +144,9 @@ def build_config(args: argparse.Namespace):
     return RunConfig(
         data=data,
         models=models or (DEMO_MODELS if demo else DEFAULT_MODELS),
-        epochs=args.epochs or defaults["epochs"],
-        img_size=args.img_size or defaults["img_size"],
+        # "is None", not "or": --epochs 0 is refused by RunConfig, never read as the default.
+        epochs=defaults["epochs"] if args.epochs is None else args.epochs,
+        img_size=defaults["img_size"] if args.img_size is None else args.img_size,
         batch_size=args.batch_size,
         seed=args.seed,
         out=args.out,
@@ -157,21 +165,42 @@ def build_config(args: argparse.Namespace):
     )
 
 
-def _train(args: argparse.Namespace) -> Path:
+@dataclass
+class Stage:
+    """What the command was doing, to say how to continue when it stops: ``step`` (train,
+    explain, evaluate, merge) and the run folder once it exists."""
+
+    step: str = "train"
+    run_dir: Path | None = None
+
+    def found(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+
+    def remedy(self) -> str:
+        from bt_core.artifacts import manifest_path
+
+        if self.step == "explain" and self.run_dir is not None:
+            return f"compute the maps with `python train_all.py --explain {self.run_dir}`"
+        if self.step == "train" and self.run_dir is not None and manifest_path(self.run_dir).is_file():
+            return f"resume with `python train_all.py --resume {self.run_dir}`"
+        return "run the command again"
+
+
+def _train(args: argparse.Namespace, stage: Stage) -> Path:
     """Start a run, or resume one; returns its folder."""
     from bt_core.runs.resume import check_same_experiment, find_run_to_resume, stored_config
     from bt_core.runs.zoo import run_zoo
 
     if args.resume is None:
-        return run_zoo(build_config(args))
+        return run_zoo(build_config(args), on_run_folder=stage.found)
     if args.resume == FIND_RUN:
         config = build_config(args)
-        return run_zoo(config, resume=find_run_to_resume(config))
+        return run_zoo(config, resume=find_run_to_resume(config), on_run_folder=stage.found)
     run_dir = Path(args.resume)
     config = stored_config(run_dir)
     if args.data or args.demo:  # a full command plus the folder: they must describe the same run
         check_same_experiment(run_dir, build_config(args))
-    return run_zoo(config, resume=run_dir)
+    return run_zoo(config, resume=run_dir, on_run_folder=stage.found)
 
 
 def _say(text: str) -> None:
@@ -215,45 +244,89 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _failed_file(exc: BaseException) -> str:
+    """The file a full-disk error names (NoSpaceLeft's path, else the OSError's filename)."""
+    current: BaseException | None = exc
+    while current is not None:
+        path = getattr(current, "path", None) or getattr(current, "filename", None)
+        if path:
+            return str(path)
+        current = current.__cause__ or current.__context__
+    return "a file"
+
+
+def _error_status(exc: Exception, stage: Stage) -> int | None:
+    """Print what went wrong and return the exit status; None for an error that is a bug."""
+    from bt_core.artifacts import ArtifactError
+    from bt_core.artifacts.files import is_disk_full
+
+    if is_disk_full(exc):  # first: Keras and h5py wrap it in other types
+        print(f"error: no space left on device while writing {_failed_file(exc)}: free space and "
+              f"{stage.remedy()}", file=sys.stderr)
+        return EXIT_DISK_FULL
+    if isinstance(exc, PermissionError):
+        print(f"error: permission denied: {exc.filename or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, (ValueError, FileNotFoundError, ArtifactError)):
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return None
+
+
+def _run(args: argparse.Namespace, stage: Stage) -> int:
+    """Everything but the listing of models; the exit status."""
+    from bt_core.artifacts import STATUS_FAILED, load_manifest
+
+    if args.run_id is not None:  # a folder inside --out: never ../../escape or an absolute path
+        from bt_core.runs.merge import check_run_id
+
+        check_run_id(args.run_id)
+    if args.evaluate:
+        stage.step = "evaluate"
+        return _evaluate(args)
+    if args.explain:
+        stage.step, stage.run_dir = "explain", Path(args.explain)
+        result = _explain(Path(args.explain), args.methods, args.models, args.map_size)
+        for name, reason in result["skipped"].items():
+            print(f"error: no maps for {name}: {reason}", file=sys.stderr)
+        print(args.explain)
+        return EXIT_MODEL_FAILED if result["skipped"] else EXIT_OK
+    if args.merge:
+        from bt_core.runs.merge import merge_runs
+
+        stage.step = "merge"
+        print(merge_runs(args.merge, args.out, args.run_id, say=_say))
+        return EXIT_OK
+    run_dir = _train(args, stage)
+    if not args.no_explain:
+        stage.step = "explain"
+        _explain_after_training(run_dir, args.methods)
+    failed = {name: entry.error or "" for name, entry in load_manifest(run_dir).models.items()
+              if entry.status == STATUS_FAILED}
+    for name, error in failed.items():
+        print(f"error: {name} failed: {error}", file=sys.stderr)
+    print(run_dir)
+    return EXIT_MODEL_FAILED if failed else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.list_models:
         from bt_core.models import list_models
 
         print("\n".join(list_models()))
-        return 0
+        return EXIT_OK
     if args.explain or args.evaluate:
         # tf-keras-vis needs TensorFlow, whatever backend trained the run; keras is not yet imported.
         os.environ["KERAS_BACKEND"] = "tensorflow"
-    from bt_core.artifacts import STATUS_FAILED, ArtifactError, load_manifest
-
+    stage = Stage()
     try:
-        if args.run_id is not None:  # a folder inside --out: never ../../escape or an absolute path
-            from bt_core.runs.merge import check_run_id
-
-            check_run_id(args.run_id)
-        if args.evaluate:
-            return _evaluate(args)
-        if args.explain:
-            result = _explain(Path(args.explain), args.methods, args.models, args.map_size)
-            for name, reason in result["skipped"].items():
-                print(f"error: no maps for {name}: {reason}", file=sys.stderr)
-            print(args.explain)
-            return 1 if result["skipped"] else 0
-        if args.merge:
-            from bt_core.runs.merge import merge_runs
-
-            print(merge_runs(args.merge, args.out, args.run_id, say=_say))
-            return 0
-        run_dir = _train(args)
-        if not args.no_explain:
-            _explain_after_training(run_dir, args.methods)
-    except (ValueError, FileNotFoundError, ArtifactError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    failed = {name: entry.error or "" for name, entry in load_manifest(run_dir).models.items()
-              if entry.status == STATUS_FAILED}
-    for name, error in failed.items():
-        print(f"error: {name} failed: {error}", file=sys.stderr)
-    print(run_dir)
-    return 1 if failed else 0
+        return _run(args, stage)
+    except KeyboardInterrupt:
+        print(f"interrupted; {stage.remedy()}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # sorted by _error_status; anything else is a bug and keeps its traceback
+        status = _error_status(exc, stage)
+        if status is None:
+            raise
+        return status

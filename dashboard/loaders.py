@@ -1,12 +1,13 @@
 """Cached reads of the artifacts folder, each keyed by the mtimes of the files it reads.
 
 Training rewrites a run's manifest after each change of state, so a new or re-trained run
-is read again while an unchanged one comes from the cache; a model, a map file or a
-shortcut table is keyed by its own file the same way. One decorator,
-:func:`cached_by_mtime`, does this for every loader.
+is read again while an unchanged one comes from the cache. What is computed from a run's
+tables is keyed by every file they come from (:func:`run_files`), so a repaired or newly
+damaged file is read again too; a model, a map file or a shortcut table is keyed by its own
+file the same way. One decorator, :func:`cached_by_mtime`, does this for every loader.
 
 The comparison loaders never load a model: every number comes from the run's tables
-through :mod:`bt_core.metrics`, computed once per run and manifest version. Only the
+through :mod:`bt_core.metrics`, computed once per version of those files. Only the
 Inspect page loads models (Keras lazily, ``st.cache_resource``), only for the models
 chosen there.
 """
@@ -84,14 +85,30 @@ def cached_by_mtime(
 # --------------------------------------------------------------------------- which files key a loader
 
 
-def run_manifest(run_dir: Path | str, *_args: Any) -> list[Path]:
-    """A run's manifest: the key of everything computed from the run's tables."""
-    return [artifacts.manifest_path(Path(run_dir))]
+def run_opening_files(run_dir: Path) -> list[Path]:
+    """What opening a run reads before its models: manifest, split and test images."""
+    return [artifacts.manifest_path(run_dir), run_dir / artifacts.SPLIT, run_dir / artifacts.TEST_IMAGES]
 
 
-def sub_folder_manifests(root: Path) -> list[Path]:
-    """The manifest of every sub-folder: a run (or evaluation) appearing or changing shows."""
-    return [artifacts.manifest_path(path) for path in sorted(root.iterdir()) if path.is_dir()] if root.is_dir() else []
+def run_files(run_dir: Path | str, *_args: Any) -> list[Path]:
+    """The files a run's tables come from (manifest, split, test images, each model's four
+    files): the key of everything computed from them, so a repaired (or newly broken) file
+    is read again, not only a changed manifest."""
+    run_dir = Path(run_dir)
+    paths = run_opening_files(run_dir)
+    models = run_dir / artifacts.MODELS_DIR
+    if models.is_dir():
+        for folder in sorted(models.iterdir()):
+            paths.extend(folder / name for name in artifacts.MODEL_FILES)
+    return paths
+
+
+def sub_folder_runs(root: Path) -> list[Path]:
+    """What opening each sub-folder reads first: a run (or evaluation) appearing, changing or
+    breaking shows."""
+    if not root.is_dir():
+        return []
+    return [path for folder in sorted(root.iterdir()) if folder.is_dir() for path in run_opening_files(folder)]
 
 
 def model_file(run_dir: str, name: str, *_args: Any) -> list[Path]:
@@ -104,6 +121,11 @@ def model_and_manifest(run_dir: str, name: str, *_args: Any) -> list[Path]:
     return [*model_file(run_dir, name), artifacts.manifest_path(Path(run_dir))]
 
 
+def test_images_file(run_dir: Path | str) -> list[Path]:
+    """The run's test_images.npz and manifest."""
+    return [Path(run_dir) / artifacts.TEST_IMAGES, artifacts.manifest_path(Path(run_dir))]
+
+
 def stored_file(path_of: Callable[..., Path]) -> Callable[..., list[Path]]:
     """The one file ``path_of(run_dir, *args)`` (a :mod:`bt_core.artifacts.layout` helper) names."""
     return lambda run_dir, *args: [path_of(Path(run_dir), *args)]
@@ -112,26 +134,36 @@ def stored_file(path_of: Callable[..., Path]) -> Callable[..., list[Path]]:
 # --------------------------------------------------------------------------- runs
 
 
-@cached_by_mtime(lambda artifacts_dir: sub_folder_manifests(Path(artifacts_dir)), show_spinner=False)
+@cached_by_mtime(lambda artifacts_dir: sub_folder_runs(Path(artifacts_dir)), show_spinner=False)
 def list_runs(artifacts_dir: Path | str) -> list[RunSummary]:
     """The runs of ``artifacts_dir``, newest first (see :func:`bt_core.artifacts.list_runs`)."""
     return artifacts.list_runs(Path(artifacts_dir))
 
 
-@cached_by_mtime(lambda run_dir: sub_folder_manifests(Path(run_dir) / artifacts.EVALUATIONS_DIR), show_spinner=False)
+def evaluation_folders(run_dir: Path | str) -> list[Path]:
+    return sub_folder_runs(Path(run_dir) / artifacts.EVALUATIONS_DIR)
+
+
+@cached_by_mtime(evaluation_folders, show_spinner=False)
 def list_evaluations(run_dir: Path | str) -> list[str]:
     """The names of a run's external evaluations, sorted (see
     :func:`bt_core.artifacts.list_evaluations`)."""
     return artifacts.list_evaluations(Path(run_dir))
 
 
-@cached_by_mtime(run_manifest, show_spinner="Reading run…")
+@cached_by_mtime(evaluation_folders, show_spinner=False)
+def evaluation_problems(run_dir: Path | str) -> dict[str, str]:
+    """Why each of a run's evaluations that cannot be opened cannot, by name."""
+    return artifacts.evaluation_problems(Path(run_dir))
+
+
+@cached_by_mtime(run_files, show_spinner="Reading run…")
 def load_run_tables(run_dir: Path | str) -> Run:
     """Manifest, split and per-model tables of a run; raises ArtifactError if it cannot open."""
     return artifacts.load_run(Path(run_dir))
 
 
-@cached_by_mtime(run_manifest, show_spinner=False)
+@cached_by_mtime(lambda run_dir: [artifacts.manifest_path(Path(run_dir))], show_spinner=False)
 def load_manifest(run_dir: Path | str) -> Manifest:
     """A run's manifest alone, typed (opens even when the run's tables are broken)."""
     return artifacts.load_manifest(Path(run_dir))
@@ -140,7 +172,7 @@ def load_manifest(run_dir: Path | str) -> Manifest:
 # --------------------------------------------------------------------------- comparisons
 
 
-@cached_by_mtime(run_manifest, show_spinner=False, max_entries=8)
+@cached_by_mtime(run_files, show_spinner=False, max_entries=8)
 def load_model_data(run_dir: Path | str) -> tuple[dict[str, ModelData], dict[str, str]]:
     """Labels and probabilities of every comparable model, and why the others are left out."""
     return run_comparison.run_model_data(load_run_tables(run_dir))
@@ -149,41 +181,41 @@ def load_model_data(run_dir: Path | str) -> tuple[dict[str, ModelData], dict[str
 # Recomputed from predictions.csv, not read from metrics.json: the bootstrap intervals resample
 # the per-image predictions, and the point estimates come from the same scores call so that
 # each estimate sits inside its interval (metrics.json also lacks ECE, Brier, tumor scores).
-@cached_by_mtime(run_manifest, show_spinner="Bootstrapping confidence intervals…", max_entries=8)
+@cached_by_mtime(run_files, show_spinner="Bootstrapping confidence intervals…", max_entries=8)
 def load_leaderboard(run_dir: Path | str) -> pd.DataFrame:
     """bt_core.metrics's leaderboard of the run, with paired-bootstrap intervals."""
     return run_comparison.leaderboard(load_run_tables(run_dir), n_resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
 
 
-@cached_by_mtime(run_manifest, show_spinner=False, max_entries=8)
+@cached_by_mtime(run_files, show_spinner=False, max_entries=8)
 def load_model_scores(run_dir: Path | str) -> pd.DataFrame:
     """Every model's scores without intervals (fast: no bootstrap)."""
     model_data, _excluded = load_model_data(run_dir)
     return models.model_scores_table(model_data, load_run_tables(run_dir).class_names)
 
 
-@cached_by_mtime(run_manifest, show_spinner=False, max_entries=16)
+@cached_by_mtime(run_files, show_spinner=False, max_entries=16)
 def load_class_curves(run_dir: Path | str, kind: str) -> dict[str, pd.DataFrame]:
     """Per model, its one-vs-rest ROC (``kind="roc"``) or precision-recall curves."""
     model_data, _excluded = load_model_data(run_dir)
     return curves.class_curves_by_model(model_data, load_run_tables(run_dir).class_names, kind)
 
 
-@cached_by_mtime(run_manifest, show_spinner=False, max_entries=8)
+@cached_by_mtime(run_files, show_spinner=False, max_entries=8)
 def load_tumor_roc(run_dir: Path | str) -> dict[str, pd.DataFrame]:
     """Per model, its tumor vs no-tumor ROC curve."""
     model_data, _excluded = load_model_data(run_dir)
     return curves.tumor_roc_by_model(model_data, load_run_tables(run_dir).class_names)
 
 
-@cached_by_mtime(run_manifest, show_spinner=False, max_entries=8)
+@cached_by_mtime(run_files, show_spinner=False, max_entries=8)
 def load_confusion_matrices(run_dir: Path | str) -> dict[str, np.ndarray]:
     """Per comparable model, its stored confusion count matrix (rows true, columns predicted)."""
     model_data, _excluded = load_model_data(run_dir)
     return confusion.confusion_matrices(load_run_tables(run_dir), model_data)
 
 
-@cached_by_mtime(run_manifest, show_spinner=False, max_entries=16)
+@cached_by_mtime(run_files, show_spinner=False, max_entries=16)
 def load_reliability(run_dir: Path | str, n_bins: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Per model, its reliability bins; and the per-model calibration table."""
     model_data, _excluded = load_model_data(run_dir)
@@ -191,14 +223,14 @@ def load_reliability(run_dir: Path | str, n_bins: int) -> tuple[dict[str, pd.Dat
     return calibration.reliability_by_model(model_data, n_bins), table
 
 
-@cached_by_mtime(run_manifest, show_spinner=False, max_entries=8)
+@cached_by_mtime(run_files, show_spinner=False, max_entries=8)
 def load_significance(run_dir: Path | str, alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Pairwise McNemar table, Holm p-value matrix and Cochran's Q of the run's models."""
     model_data, _excluded = load_model_data(run_dir)
     return significance.significance_tables(model_data, alpha)
 
 
-@cached_by_mtime(run_manifest, show_spinner=False, max_entries=8)
+@cached_by_mtime(run_files, show_spinner=False, max_entries=8)
 def load_metric_differences(run_dir: Path | str) -> pd.DataFrame:
     """Pairwise macro AUC / macro F1 differences with paired bootstrap intervals and p."""
     model_data, _excluded = load_model_data(run_dir)
@@ -207,7 +239,7 @@ def load_metric_differences(run_dir: Path | str) -> pd.DataFrame:
 
 # A resource, not data: the archive can be hundreds of MB, so it is shared read-only
 # instead of copied on every rerun.
-@cached_by_mtime(run_manifest, resource=True, show_spinner="Reading test images…", max_entries=2)
+@cached_by_mtime(test_images_file, resource=True, show_spinner="Reading test images…", max_entries=2)
 def load_test_images(run_dir: Path | str) -> tuple[np.ndarray, np.ndarray]:
     """The run's test images (uint8, read-only) and ids; raises ArtifactError if unreadable."""
     images, ids = artifacts.load_test_images(Path(run_dir))
@@ -223,7 +255,13 @@ def load_test_images(run_dir: Path | str) -> tuple[np.ndarray, np.ndarray]:
 @cached_by_mtime(model_file, resource=True, show_spinner="Loading model…", max_entries=MAX_LOADED_MODELS)
 def load_keras_model(run_dir: Path | str, name: str) -> Any:
     """One trained model, loaded once per process and shared, its Grad-CAM views traced;
-    raises ArtifactError."""
+    raises ArtifactError, with the model's ``live_problem`` (a missing or damaged
+    model.keras, a model not trained) before Keras is imported."""
+    stored = load_run_tables(run_dir).models.get(name)
+    if stored is None:
+        raise artifacts.ArtifactError(f"run {Path(run_dir).name} has no model {name!r}")
+    if stored.live_problem:
+        raise artifacts.ArtifactError(f"model {name} cannot be loaded: {stored.live_problem}")
     # The explanations need TensorFlow; this only decides when Keras is not imported yet.
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     model = artifacts.load_model(Path(run_dir), name)
@@ -280,7 +318,7 @@ def load_map_shares(run_dir: Path | str, name: str, method: str) -> pd.DataFrame
     return artifacts.load_map_shares(Path(run_dir), name, method)
 
 
-@cached_by_mtime(lambda run_dir: [Path(run_dir) / artifacts.TEST_BOXES, *run_manifest(run_dir)],
+@cached_by_mtime(lambda run_dir: [Path(run_dir) / artifacts.TEST_BOXES, *run_files(run_dir)],
                  show_spinner=False, max_entries=8)
 def load_test_boxes(run_dir: Path | str) -> np.ndarray | None:
     """The stored tumor boxes of the test images (``Run.test_boxes``: ``(N, 4)`` in test image
@@ -288,7 +326,7 @@ def load_test_boxes(run_dir: Path | str) -> np.ndarray | None:
     return load_run_tables(run_dir).test_boxes()
 
 
-@cached_by_mtime(lambda run_dir: [artifacts.heads_path(Path(run_dir)), *run_manifest(run_dir)],
+@cached_by_mtime(lambda run_dir: [artifacts.heads_path(Path(run_dir)), *run_files(run_dir)],
                  resource=True, show_spinner=False, max_entries=2)
 def load_test_heads(run_dir: Path | str) -> np.ndarray | None:
     """The head masks the analysis pass measured with (``Run.test_heads``: bool ``(N, S, S)``

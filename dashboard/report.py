@@ -13,11 +13,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
-from bt_core.artifacts import Run
+from bt_core.artifacts import ArtifactError, Run, ShortcutSummary, load_shortcuts
 from bt_core.data.classes import negative_class
 from bt_core.metrics import run_comparison
 from bt_core.metrics.scores import DEFAULT_BINS
-from dashboard.views import calibration, common, confusion, curves, figures, models, significance, training
+from dashboard.views import calibration, common, confusion, curves, figures, models, severity, significance, training
 
 # plotly.js's default topojson URL (used by geo maps only, which no report figure has)
 # points at its CDN; blanked so the file holds no CDN address at all.
@@ -72,6 +72,31 @@ def paragraph(text: str, css_class: str = "note") -> str:
 
 def _stem(run: Run, *parts: object) -> str:
     return "_".join(str(part) for part in (run.run_id, *parts)).replace(" ", "-").lower()
+
+
+def severity_section(run: Run) -> str:
+    """The finding first: each model's shortcut severity and the swap that drives it."""
+    try:
+        stored = load_shortcuts(run.directory)
+    except ArtifactError as exc:
+        return section("Shortcut severity", paragraph(f"The shortcut measures cannot be read: {exc}"))
+    if stored is None:
+        return section("Shortcut severity", paragraph(
+            "Not measured: run python train_all.py --explain RUN_DIR to add the shortcut measures."))
+    summary = ShortcutSummary.from_json(stored)
+    accuracies = {name: (art.metrics or {}).get("accuracy") for name, art in run.models.items()}
+    table = severity.severity_table(summary, accuracies)
+    records = dict(summary.models)
+    sentences = "".join(
+        f"<li>{html.escape(severity.severity_sentence(name, records[name]).replace('**', ''))}</li>"
+        for name in table[severity.MODEL])
+    return section(
+        "Shortcut severity",
+        paragraph(severity.severity_headline(summary)),
+        f"<div class='table-wrap'>{table_html(table)}</div>",
+        f"<ul>{sentences}</ul>",
+        paragraph(severity.severity_caption()),
+    )
 
 
 def leaderboard_section(run: Run, leaderboard: pd.DataFrame, excluded: dict[str, str], colors: dict) -> str:
@@ -187,7 +212,7 @@ def build_report(run: Run, *, n_resamples: int = 1000, seed: int = 0) -> str:
     colors = figures.model_colors(list(run.models))
     overview = models.overview_line(models.run_overview(run)).replace("**", "")
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    body = [leaderboard_section(run, leaderboard, excluded, colors)]
+    body = [severity_section(run), leaderboard_section(run, leaderboard, excluded, colors)]
     if model_data:
         model_scores = models.model_scores_table(model_data, run.class_names)
         body += [

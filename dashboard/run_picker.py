@@ -61,9 +61,11 @@ def render_test_set_picker(run_dir: str) -> str:
     own test split and each evaluation. Returns the folder whose test set the pages show
     (the run's, or an evaluation's)."""
     names = loaders.list_evaluations(run_dir)
+    problems = loaders.evaluation_problems(run_dir)
     shown = run_dir
     if names:
-        labels = {run_dir: OWN_TEST_SPLIT, **{str(evaluation_dir(Path(run_dir), name)): name for name in names}}
+        labels = {run_dir: OWN_TEST_SPLIT,
+                  **{str(evaluation_dir(Path(run_dir), name)): evaluation_label(name, problems) for name in names}}
         # One key per run: each run keeps its own choice of test set.
         shown = st.sidebar.selectbox(
             "Test set", options=list(labels), format_func=labels.__getitem__, key=f"{TEST_SET_KEY}:{run_dir}",
@@ -71,7 +73,16 @@ def render_test_set_picker(run_dir: str) -> str:
                  "(python train_all.py --evaluate RUN_DIR --data PATH --name NAME).",
         )
     st.sidebar.caption(test_set_caption(run_dir, shown))
+    unlisted = {name: reason for name, reason in problems.items() if name not in names}
+    if unlisted:
+        st.sidebar.caption("Evaluations that cannot be opened: "
+                           + "; ".join(f"**{name}** ({reason})" for name, reason in unlisted.items()))
     return shown
+
+
+def evaluation_label(name: str, problems: dict[str, str]) -> str:
+    """An evaluation's line in the test set picker; one that cannot be opened says why."""
+    return f"⚠ {name} — cannot open: {problems[name]}" if name in problems else name
 
 
 def selected_run_dir() -> str | None:

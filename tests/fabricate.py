@@ -43,7 +43,7 @@ from bt_core.artifacts import (
     write_maps,
     write_shortcuts,
 )
-from bt_core.shortcuts import flags
+from bt_core.shortcuts import counterfactual, flags
 
 CLASS_NAMES = ["glioma", "meningioma", "notumor", "pituitary"]
 # Images per class in each split.
@@ -366,8 +366,30 @@ def _attention(n_images: int, outside_head: float, border: float) -> dict[str, A
             "in_box": np.nan, "pointing_hit": np.nan, "rank_accuracy": np.nan}
 
 
+def counterfactual_rows(source_flip: float, per_class: int = 20) -> list[dict[str, Any]]:
+    """A stored counterfactual table: every tumor class flips to notumor on ``source_flip`` of
+    its source swaps (and notumor to glioma on as many), no control moves."""
+    rows = []
+    for recipient in CLASS_NAMES:
+        donor = "glioma" if recipient == "notumor" else "notumor"
+        flipped = int(round(source_flip * per_class))
+        low, high = counterfactual.wilson_interval(flipped, per_class)
+        base = {column: np.nan for column in counterfactual.COLUMNS}
+        rows.append({**base, "probe": "source_swap", "recipient_class": recipient, "donor_class": donor,
+                     "n": per_class, "excluded": 0, "n_not_donor": per_class, "flipped_to_donor": flipped,
+                     "flip_to_donor": flipped / per_class, "measure": "flip_to_donor", "value": flipped / per_class,
+                     "ci_low": low, "ci_high": high, "chance": 0.25, "control": 0.0,
+                     "excess": flipped / per_class, "note": ""})
+        low, high = counterfactual.wilson_interval(0, per_class)
+        rows.append({**base, "probe": "source_swap_control", "recipient_class": recipient, "donor_class": recipient,
+                     "n": per_class, "excluded": 0, "n_changed": 0, "changed": 0.0, "measure": "changed",
+                     "value": 0.0, "ci_low": low, "ci_high": high, "chance": 0.75, "note": ""})
+    return rows
+
+
 def shortcut_record(
-    outside_head: float, border: float, background_accuracy: float, test_ids: list[str], labels: list[str]
+    outside_head: float, border: float, background_accuracy: float, test_ids: list[str], labels: list[str],
+    source_flip: float = 0.0,
 ) -> dict[str, Any]:
     """One model's record of a shortcut summary: its parts, score and flags computed by
     bt_core.shortcuts.flags from these map shares and probe accuracies, attention for "all"
@@ -392,6 +414,7 @@ def shortcut_record(
     )
     parts = flags.shortcut_parts(attention_all, probes, {flags.GAUSSIAN: SHORTCUT_GAUSSIAN}, len(CLASS_NAMES),
                                  border_area=0.36)
+    table = counterfactual_rows(source_flip)
     mean_map = np.outer(np.hanning(16), np.hanning(16)).round(4).tolist()
     return {
         "score": flags.shortcut_score(parts),
@@ -409,6 +432,8 @@ def shortcut_record(
             {"label": 1, "size": 3, "share": 0.25, "tightness": 0.05, "off_head": 0.1, "examples": test_ids[3:5],
              "mean_map": mean_map, "clever_hans_candidate": False},
         ]}},
+        "counterfactual": table,
+        "severity": counterfactual.source_following_share(pd.DataFrame(table), counts.to_dict()),
         "seconds": 1.0,
     }
 
@@ -437,7 +462,8 @@ def write_shortcut_measures(
     ids = fabricated.test_ids
     labels = list(fabricated.predictions[flagged]["label"])
     records = {
-        flagged: shortcut_record(0.6, 0.45, 0.6, ids, labels),  # outside head, border, background accuracy fire
+        # outside head, border, background accuracy fire; 80% of its source swaps flip
+        flagged: shortcut_record(0.6, 0.45, 0.6, ids, labels, source_flip=0.8),
         clean: shortcut_record(0.25, 0.1, 0.3, ids, labels),
     }
     pairs = pd.DataFrame({

@@ -35,7 +35,9 @@ def write_run(run_dir, models, class_names=CLASSES):
     """models: {name: dict(ids, labels, proba, info={}, metrics={})}: a done model each."""
     writer = art.RunWriter(run_dir, {"run_id": run_dir.name, "created": "2026-11-22T10:00:00+00:00",
                                      "class_names": class_names, "dataset": {"name": "tiny"}})
-    writer.write_split(pd.DataFrame({"path": ["a.png"], "split": ["test"], "label": [class_names[0]]}))
+    # The run's test images are the first model's ids (test_images.npz is absent: split.csv's test rows).
+    first = next(iter(models.values()), {"ids": ["a.png"], "labels": [class_names[0]]})
+    writer.write_split(pd.DataFrame({"path": first["ids"], "split": "test", "label": first["labels"]}))
     for name, spec in models.items():
         frame = art.predictions_frame(spec["ids"], spec["labels"], spec["proba"], class_names)
         writer.write_predictions(name, frame)
@@ -109,9 +111,9 @@ def test_model_data_aligns_reordered_ids_and_excludes_other_test_sets(tmp_path):
     data, excluded = run_model_data(run)
     assert list(data) == ["first", "shuffled"]
     assert set(excluded) == {"other_images", "fewer_images", "other_labels"}
-    assert "40 of its ids missing" in excluded["other_images"]
-    assert "10 of its ids missing" in excluded["fewer_images"]
-    assert "labels of 1 test images differ" in excluded["other_labels"]
+    assert "has 40 rows whose id is not a test image of the run" in excluded["other_images"]
+    assert "covers 30 of 40 test images; missing e.g. 'img_030'" in excluded["fewer_images"]
+    assert "labels 1 test image unlike split.csv, e.g. 'img_000': 'meningioma', split.csv 'glioma'" in excluded["other_labels"]
     first, aligned = data["first"], data["shuffled"]
     np.testing.assert_array_equal(first.y_true, label_index)
     np.testing.assert_array_equal(aligned.ids, ids)

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from bt_core.artifacts import SHORTCUTS_SUMMARY, shortcuts_dir
 from bt_core.shortcuts import flags
+from dashboard.views import severity as severity_view
 from dashboard.views import shortcut_model as shortcut_model_view
 from dashboard.views import shortcuts as shortcuts_view
 from fabricate import (
@@ -64,14 +65,14 @@ def test_page_shows_the_verdict_naming_the_flagged_model(open_app, measured):
     app = run_page(open_app(fabricated.run_dir.parent), SHORTCUTS_PAGE)
     assert app.title[0].value == "Shortcuts"
     assert not app.error, texts(app.error)
-    assert "1 of 2 measured models is flagged" in app.warning[0].value
+    assert any("1 of 2 measured models is flagged" in text for text in texts(app.warning))
     accuracy = fabricated.metrics[FLAGGED]["accuracy"]
-    verdict = next(text for text in texts(app.markdown) if f"**{FLAGGED}**" in text)
+    verdict = next(text for text in texts(app.markdown) if f"**{FLAGGED}**: {accuracy:.1%} accurate" in text)
     assert f"**{FLAGGED}**: {accuracy:.1%} accurate, but 60% of its map energy lies outside the head" in verdict
     assert f"Not flagged by any threshold: **{CLEAN}**" in verdict
 
-    table = app.dataframe[0].value
-    assert list(table.columns) == shortcuts_view.VERDICT_COLUMNS
+    table = next(frame.value for frame in app.dataframe
+                 if list(frame.value.columns) == shortcuts_view.VERDICT_COLUMNS)
     rows = table.set_index(shortcuts_view.MODEL)
     assert rows.loc[FLAGGED, shortcuts_view.FLAGGED] == shortcuts_view.YES and rows.loc[CLEAN, shortcuts_view.FLAGGED] == shortcuts_view.NO
     assert rows.loc[FLAGGED, shortcuts_view.ACCURACY] == pytest.approx(accuracy)
@@ -197,7 +198,29 @@ def test_a_malformed_summary_does_not_raise(open_app, artifacts_dir):
         "thresholds": [], "baselines": "none",
     }), encoding="utf-8")
     app = run_page(open_app(artifacts_dir), SHORTCUTS_PAGE)
-    table = app.dataframe[0].value
+    table = next(frame.value for frame in app.dataframe
+                 if list(frame.value.columns) == shortcuts_view.VERDICT_COLUMNS)
     assert list(table[shortcuts_view.MODEL]) == ["small_cnn", "mobilenet_v2"]
     assert set(table[shortcuts_view.FLAGGED]) == {shortcuts_view.NO}
     assert any("**?** duplicate pairs" in text for text in texts(app.markdown))
+
+
+def test_page_leads_with_the_severity_and_shows_the_probes_that_drive_it(open_app, measured):
+    fabricated, summary = measured
+    app = run_page(open_app(fabricated.run_dir.parent), SHORTCUTS_PAGE)
+    assert app.subheader[0].value == "Severity"
+    headline = next(text for text in texts(app.warning) if "unsafe" in text)
+    assert headline.startswith("1 of 2 measured models is unsafe: more than 10% of their decisions follow the source")
+    table = app.dataframe[0].value
+    assert list(table.columns) == severity_view.SEVERITY_COLUMNS
+    rows = table.set_index(severity_view.MODEL)
+    stored = summary["models"][FLAGGED]["severity"]
+    assert list(table[severity_view.MODEL]) == [FLAGGED, CLEAN]  # most severe first
+    assert rows.loc[FLAGGED, severity_view.SEVERITY] == pytest.approx(stored["severity"]) == pytest.approx(0.8)
+    assert rows.loc[FLAGGED, severity_view.VERDICT] == flags.UNSAFE
+    assert rows.loc[CLEAN, severity_view.VERDICT] == flags.NO_EVIDENCE and rows.loc[CLEAN, severity_view.SEVERITY] == 0
+    sentence = next(text for text in texts(app.markdown) if f"**{FLAGGED}** (unsafe)" in text)
+    assert "about 80% [" in sentence and "of its" in sentence and "once they get the outside" in sentence
+    probes = next(frame.value for frame in app.dataframe if list(frame.value.columns) == severity_view.PROBE_COLUMNS)
+    swaps = probes[probes["Probe"] == severity_view.PROBE_LABELS["source_swap"]]
+    assert len(swaps) == len(CLASS_NAMES) and swaps["Value"].tolist() == pytest.approx([0.8] * len(CLASS_NAMES))

@@ -108,3 +108,15 @@ def test_report_of_a_run_without_usable_models_still_opens(tmp_path):
     assert parser.problems == [] and parser.stack == []
     assert "No model of this run has test predictions" in report
     assert fabricated.failed_error in report
+
+
+def test_report_leads_with_the_shortcut_severity_or_says_it_is_not_measured(report, tmp_path):
+    from fabricate import write_shortcut_measures
+
+    assert "<h2>Shortcut severity</h2>" in report and "Not measured: run python train_all.py --explain" in report
+    fabricated = fabricate_run(tmp_path / "measured", good_models={"simple_cnn": 2.5, "cnn_bn": 1.5})
+    write_shortcut_measures(fabricated, "simple_cnn", "cnn_bn")
+    measured = build_report(load_run(fabricated.run_dir), n_resamples=10)
+    assert measured.index("<h2>Shortcut severity</h2>") < measured.index("<h2>Leaderboard</h2>")
+    assert "1 of 2 measured models is unsafe" in measured
+    assert "simple_cnn (unsafe): about 80% [" in measured and "cnn_bn (no evidence)" in measured

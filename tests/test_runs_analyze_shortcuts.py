@@ -77,6 +77,25 @@ def test_the_model_that_uses_the_mark_is_flagged_for_that_class(measured_run):
     assert probes["background_only"]["accuracy"] > 0.8 and probes["head_only"]["accuracy"] < 0.5
 
 
+def test_the_source_swap_finds_the_two_classes_the_mark_ties_and_sets_the_severity(measured_run):
+    record = art.load_shortcuts(measured_run)["models"]["simple_cnn"]
+    severity = record["severity"]
+    # Swapping the outside of the head moves glioma to meningioma (the mark comes in) and
+    # meningioma to glioma (the mark goes): at least those two classes' decisions follow it.
+    assert severity["pair.glioma"] == "glioma -> meningioma" and severity["part.glioma"] > 0.7
+    assert severity["pair.meningioma"] == "meningioma -> glioma" and severity["part.meningioma"] > 0.7
+    assert severity["severity"] >= 0.35 and severity["ci_low"] <= severity["severity"] <= severity["ci_high"]
+    rows = pd.DataFrame(record["counterfactual"])
+    # The outside of a no-tumor image carries no mark: bringing it in moves no tumor class.
+    to_notumor = rows[(rows["probe"] == "source_swap") & (rows["donor_class"] == "notumor")]
+    assert (to_notumor["value"] < 0.2).all()
+    swap = rows[(rows["probe"] == "source_swap") & (rows["recipient_class"] == "meningioma")
+                & (rows["donor_class"] == "glioma")].iloc[0]
+    control = rows[(rows["probe"] == "source_swap_control") & (rows["recipient_class"] == "meningioma")].iloc[0]
+    assert swap["value"] > 0.7 and control["value"] < 0.3 and swap["control"] == control["value"]
+    assert set(rows["probe"]) >= {"source_swap", "source_swap_control", "style_match", "border_black"}
+
+
 def test_measures_have_their_documented_shape_and_ranges(measured_run):
     summary = art.load_shortcuts(measured_run)
     record = summary["models"]["simple_cnn"]

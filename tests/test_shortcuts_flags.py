@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bt_core.shortcuts import flags
 from bt_core.shortcuts.flags import (
     BACKGROUND_ACCURACY_MARGIN,
     BORDER_LIMIT,
@@ -171,3 +172,21 @@ def test_outside_head_flag_needs_more_than_an_evenly_spread_map() -> None:
 
     assert names(0.49) == []  # above the limit and the Gaussian, but no more than a flat map
     assert names(0.51) == ["outside_head"]
+
+
+@pytest.mark.parametrize(
+    ("severity", "verdict"),
+    [
+        ({"severity": 0.5, "ci_low": flags.SEVERITY_UNSAFE + 0.01}, flags.UNSAFE),
+        ({"severity": 0.5, "ci_low": flags.SEVERITY_UNSAFE}, flags.UNCERTAIN),  # strictly above
+        ({"severity": flags.SEVERITY_UNSAFE + 0.01, "ci_low": 0.0}, flags.UNCERTAIN),
+        ({"severity": flags.SEVERITY_UNSAFE, "ci_low": 0.0}, flags.NO_EVIDENCE),
+        ({"severity": 0.0, "ci_low": 0.0}, flags.NO_EVIDENCE),
+        ({"severity": None}, flags.NOT_MEASURED),
+        ({"severity": "n/a"}, flags.NOT_MEASURED),
+        (None, flags.NOT_MEASURED),
+    ],
+)
+def test_severity_verdict_is_unsafe_only_when_the_lower_bound_is_above_the_limit(severity, verdict):
+    assert flags.severity_verdict(severity) == verdict
+    assert flags.thresholds()["SEVERITY_UNSAFE"] == flags.SEVERITY_UNSAFE

@@ -351,11 +351,11 @@ def test_merge_refuses_a_model_finished_twice_but_a_finished_copy_beats_a_failed
 
 def test_a_merged_run_keeps_the_test_boxes_and_head_masks_of_its_shards(shards, tmp_path):
     shard_a = tampered_copy(shards[0], tmp_path, lambda manifest, folder: None)
-    _images, ids = art.load_test_images(shard_a)
+    images, ids = art.load_test_images(shard_a)
     boxes = pd.DataFrame({"x_min": [0.1], "y_min": [0.2], "x_max": [0.5], "y_max": [0.6]},
                          index=pd.Index([ids[1]], name="image"))
     assert art.write_test_boxes(shard_a, boxes, ids) == 1
-    heads = np.zeros((len(ids), 8, 8), bool)
+    heads = np.zeros(images.shape[:3], bool)  # one mask per test image, at its size
     heads[:, 2:6, 2:6] = True
     art.write_test_heads(shard_a, heads, ids)
     assert merge([shard_a, shards[1]], tmp_path / "out") == 0

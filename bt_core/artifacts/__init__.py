@@ -4,9 +4,10 @@
     schema     the manifest, its model entries, dataset record, evaluation block and the
                shortcut summary as frozen dataclasses with versioned from_json / to_json
     files      atomic writes, JSON / CSV, links, temporary files
-    tables     predictions, split, test images and boxes
+    tables     predictions (checked, in test image order), split, test images and boxes, the
+               cheap model.keras check
     writer     RunWriter
-    reader     Run, ModelArtifacts, RunSummary, list_runs, load_run, load_model
+    reader     Run, ModelArtifacts, RunSummary, list_runs, load_run, load_model, evaluation_problems
     maps       precomputed explanation maps and their stored shares
     heads      the test images' head masks (test_heads.npz)
     shortcuts  the shortcut measures store
@@ -17,14 +18,18 @@ is documented in docs/artifacts.md and versioned by ``format_version`` in manife
 
 from bt_core.artifacts.errors import ArtifactError
 from bt_core.artifacts.files import (
+    NoSpaceLeft,
+    is_disk_full,
     is_temporary_file,
     link_or_copy,
+    naming_a_full_disk,
     read_json,
     remove_temporary_files,
     write_csv,
     write_json,
 )
 from bt_core.artifacts.layout import (
+    BACKUP_DIR,
     EVALUATIONS_DIR,
     HISTORY,
     HISTORY_COLUMNS,
@@ -54,6 +59,7 @@ from bt_core.artifacts.layout import (
     maps_dir,
     maps_path,
     merge_staging_dir,
+    backup_dir,
     model_dir,
     shortcut_images_path,
     shortcut_summary_path,
@@ -67,6 +73,7 @@ from bt_core.artifacts.reader import (
     ModelArtifacts,
     Run,
     RunSummary,
+    evaluation_problems,
     list_evaluations,
     list_runs,
     load_manifest,
@@ -86,6 +93,7 @@ from bt_core.artifacts.schema import (
     ModelEntry,
     ShortcutSummary,
     check_format_version,
+    check_writable_format,
 )
 from bt_core.artifacts.shortcuts import (
     load_duplicates,
@@ -94,18 +102,23 @@ from bt_core.artifacts.shortcuts import (
     write_shortcuts,
 )
 from bt_core.artifacts.tables import (
+    align_predictions,
+    keras_file_problem,
     load_test_boxes,
     load_test_ids,
     load_test_images,
     model_files_problem,
     predictions_frame,
     probability_columns,
+    read_predictions,
     read_split,
+    test_images_header,
     validate_predictions,
 )
 from bt_core.artifacts.writer import RunWriter, record_skipped, write_test_boxes
 
 __all__ = [
+    "NoSpaceLeft", "is_disk_full", "naming_a_full_disk", "BACKUP_DIR", "backup_dir", "check_writable_format",
     "ArtifactError", "is_temporary_file", "link_or_copy", "read_json", "remove_temporary_files", "write_csv",
     "write_json", "EVALUATIONS_DIR", "HISTORY", "HISTORY_COLUMNS", "MANIFEST", "MAPS_DIR", "MAPS_SUFFIX",
     "METRICS", "MODEL_FILE", "MODEL_FILES", "MODELS_DIR", "PREDICTIONS", "SHORTCUTS_DIR", "SHORTCUTS_DUPLICATES",
@@ -119,5 +132,6 @@ __all__ = [
     "Evaluation", "Manifest", "ModelEntry", "ShortcutSummary", "check_format_version", "load_duplicates",
     "load_shortcut_images", "load_shortcuts", "write_shortcuts", "load_test_boxes",
     "load_test_ids", "load_test_images", "model_files_problem", "predictions_frame", "probability_columns",
-    "read_split", "validate_predictions", "RunWriter", "record_skipped", "write_test_boxes",
+    "read_split", "validate_predictions", "align_predictions", "keras_file_problem", "read_predictions",
+    "test_images_header", "evaluation_problems", "RunWriter", "record_skipped", "write_test_boxes",
 ]

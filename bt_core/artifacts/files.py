@@ -1,14 +1,17 @@
-"""Atomic file writes (temporary name, then rename), JSON and CSV, links and temporary files."""
+"""Atomic file writes (temporary name, then rename), JSON and CSV, links and temporary files;
+a full disk named as such (:class:`NoSpaceLeft`)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -28,23 +31,68 @@ def _umask() -> int:
     return mask
 
 
+# A full disk, or a full quota: the same remedy (free space, then resume).
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class NoSpaceLeft(OSError):
+    """A write failed because the disk (or the user's quota) is full; ``path`` is the file
+    that could not be written, which is left as it was (never half-written)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        super().__init__(errno.ENOSPC, f"no space left on device while writing {self.path}", str(self.path))
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from (Keras and h5py wrap OS errors),
+    is a full disk or quota."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+@contextlib.contextmanager
+def naming_a_full_disk(path: Path) -> Iterator[None]:
+    """Re-raise a full-disk error from the block as :class:`NoSpaceLeft` naming ``path``."""
+    try:
+        yield
+    except NoSpaceLeft:
+        raise
+    except Exception as exc:  # Keras and h5py raise their own types around the OSError
+        if is_disk_full(exc):
+            raise NoSpaceLeft(path) from exc
+        raise
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through ``write(tmp_path)`` then rename onto ``path`` (atomic on POSIX).
 
     The file gets the mode a plain ``open`` would give it (0666 less the umask: 0644 under
-    umask 022), not mkstemp's private 0600, so a dashboard run as another user can read it."""
+    umask 022), not mkstemp's private 0600, so a dashboard run as another user can read it.
+    A full disk raises :class:`NoSpaceLeft` naming ``path``; the temporary file is removed and
+    ``path`` keeps its previous content (or stays absent)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with naming_a_full_disk(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            write(tmp_path)
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, path)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 def link_or_copy(source: Path, target: Path) -> None:

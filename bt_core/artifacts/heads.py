@@ -3,13 +3,12 @@ measured with them, so a page draws the same head the shortcut measures used."""
 
 from __future__ import annotations
 
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from bt_core.artifacts.errors import ArtifactError
+from bt_core.artifacts.tables import ARCHIVE_ERRORS
 from bt_core.artifacts.files import atomic_write
 from bt_core.artifacts.layout import heads_path
 
@@ -46,6 +45,6 @@ def load_test_heads(run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
         if len(shape) != 3 or packed.shape != (shape[0], -(-shape[1] * shape[2] // 8)) or len(ids) != shape[0]:
             raise ValueError(f"packed {packed.shape}, shape {shape}, {len(ids)} ids disagree")
         heads = np.unpackbits(packed, axis=1, count=shape[1] * shape[2]).astype(bool).reshape(shape)
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise ArtifactError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from exc
     return heads, ids

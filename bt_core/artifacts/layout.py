@@ -1,8 +1,9 @@
 """Every path and file name of a run folder: nothing outside this module spells one.
 
 A run folder (docs/artifacts.md) holds the manifest, the split, the test images and boxes,
-one folder per model (model, history, predictions, metrics, explanation maps), the shortcut
-measures and, under ``evaluations/``, run-like folders of external evaluations.
+one folder per model (model, history, predictions, metrics, explanation maps and, while it
+trains, its backup), the shortcut measures and, under ``evaluations/``, run-like folders of
+external evaluations.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ HISTORY_COLUMNS = ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accura
 
 # The four files a finished model leaves behind.
 MODEL_FILES = (MODEL_FILE, HISTORY, PREDICTIONS, METRICS)
+# models/<model>/backup/: the training state of a model still training (bt_core.training.backup),
+# so --resume continues it from its last finished epoch; removed once the model is done.
+BACKUP_DIR = "backup"
 
 # A finished run's models scored on another dataset folder (bt_core.runs.evaluate): a run-like
 # folder RUN_DIR/evaluations/<name>/ with the layout of a run.
@@ -54,6 +58,11 @@ def manifest_path(run_dir: Path) -> Path:
 
 def model_dir(run_dir: Path, model_name: str) -> Path:
     return Path(run_dir) / MODELS_DIR / model_name
+
+
+def backup_dir(run_dir: Path, model_name: str) -> Path:
+    """Where an unfinished model's training state lives (may not exist)."""
+    return model_dir(run_dir, model_name) / BACKUP_DIR
 
 
 def evaluation_dir(run_dir: Path, name: str) -> Path:

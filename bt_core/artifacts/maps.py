@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import struct
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Mapping
 
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bt_core.artifacts.errors import ArtifactError
+from bt_core.artifacts.tables import ARCHIVE_ERRORS
 from bt_core.artifacts.files import atomic_write, is_temporary_file
 from bt_core.artifacts.layout import MAP_SHARE_PREFIX, MAP_SHARES, MAPS_SUFFIX, maps_dir, maps_path
 
@@ -145,7 +145,7 @@ def load_maps(
             ids, class_index = data["ids"], data["class_index"]
             mapped = _stored_npy_memmap(path, "maps.npy") if mmap else None
             maps = data["maps"] if mapped is None else mapped
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise ArtifactError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from exc
     problem = _maps_problem(maps, ids, class_index, check_values=mapped is None)
     if problem:
@@ -163,7 +163,7 @@ def _read_archive(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | 
             if not set(keys) <= set(data.files):
                 return None
             return {key: data[key] for key in keys}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise ArtifactError(f"{path} cannot be read: {type(exc).__name__}: {exc}") from exc
 
 

@@ -18,7 +18,7 @@ from bt_core.artifacts.errors import ArtifactError
 if TYPE_CHECKING:  # imported lazily: it pulls in Keras
     from bt_core.models.registry import ModelSpec
 
-FORMAT_VERSION = "1.3"
+FORMAT_VERSION = "1.4"
 
 # Per-model status values in the manifest.
 STATUS_PENDING = "pending"
@@ -42,6 +42,26 @@ def check_format_version(version: Any) -> None:
         raise ArtifactError(
             f"run has artifact format {version}, newer than this code reads ({FORMAT_VERSION}); "
             "update the project (git pull) to open it"
+        )
+
+
+def _version_numbers(version: Any) -> tuple[int, int]:
+    major, _, minor = str(version).partition(".")
+    return int(major), int(minor or 0)
+
+
+def check_writable_format(version: Any) -> None:
+    """ArtifactError for a run this code may read but must not add to (resume, merge): any
+    newer version, minor ones included, whose files and fields it would leave half-updated."""
+    check_format_version(version)
+    try:
+        newer = _version_numbers(version) > _version_numbers(FORMAT_VERSION)
+    except ValueError as exc:
+        raise ArtifactError(f"format_version {version!r} is not a version number") from exc
+    if newer:
+        raise ArtifactError(
+            f"run has artifact format {version}, newer than this code writes ({FORMAT_VERSION}); "
+            "update the project (git pull) to continue it"
         )
 
 

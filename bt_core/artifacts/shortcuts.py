@@ -31,6 +31,11 @@ def write_shortcuts(
     write_json(shortcut_summary_path(run_dir), {"created": created, **data})
 
 
+# Columns a per-image table and the duplicate pairs cannot be shown without.
+PER_IMAGE_REQUIRED = ["id", "label", "pred"]
+DUPLICATES_REQUIRED = ["id_a", "id_b", "kind"]
+
+
 def _read_summary_json(run_dir: Path) -> dict[str, Any] | None:
     path = shortcut_summary_path(run_dir)
     if not path.is_file():
@@ -49,23 +54,28 @@ def load_shortcuts(run_dir: Path) -> dict[str, Any] | None:
     return _read_summary_json(run_dir)
 
 
-def load_shortcut_images(run_dir: Path, model_name: str) -> pd.DataFrame | None:
-    """One model's per-image measures, or None when not measured."""
-    path = shortcut_images_path(run_dir, model_name)
+def _read_table(path: Path, text_columns: list[str], required: list[str]) -> pd.DataFrame | None:
+    """A CSV of the store, or None when it is absent; ArtifactError when it cannot be read or
+    lacks a ``required`` column (garbage parses as a table of other columns)."""
     if not path.is_file():
         return None
     try:
-        return pd.read_csv(path, dtype={"id": str, "label": str, "pred": str})
+        table = pd.read_csv(path, dtype={column: str for column in text_columns})
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path} cannot be read: {exc}") from exc
+    if not isinstance(table.index, pd.RangeIndex):  # pandas takes the surplus fields as an index
+        raise ArtifactError(f"{path} has rows with more fields than its header")
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise ArtifactError(f"{path} lacks columns {missing} (has {[str(c) for c in table.columns][:6]})")
+    return table
+
+
+def load_shortcut_images(run_dir: Path, model_name: str) -> pd.DataFrame | None:
+    """One model's per-image measures, or None when not measured."""
+    return _read_table(shortcut_images_path(run_dir, model_name), ["id", "label", "pred"], PER_IMAGE_REQUIRED)
 
 
 def load_duplicates(run_dir: Path) -> pd.DataFrame | None:
     """The audit's duplicate pairs, or None when the audit did not run."""
-    path = duplicates_path(run_dir)
-    if not path.is_file():
-        return None
-    try:
-        return pd.read_csv(path, dtype={"id_a": str, "id_b": str})
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{path} cannot be read: {exc}") from exc
+    return _read_table(duplicates_path(run_dir), ["id_a", "id_b"], DUPLICATES_REQUIRED)

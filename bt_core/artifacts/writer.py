@@ -15,9 +15,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bt_core.artifacts.files import atomic_write, read_json, write_csv, write_json
+from bt_core.artifacts.files import atomic_write, naming_a_full_disk, read_json, write_csv, write_json
 from bt_core.artifacts.layout import (
+    BACKUP_DIR,
     HISTORY,
+    HISTORY_COLUMNS,
     METRICS,
     MODEL_FILE,
     PREDICTIONS,
@@ -26,6 +28,7 @@ from bt_core.artifacts.layout import (
     TEST_BOX_COLUMNS,
     TEST_BOXES,
     TEST_IMAGES,
+    backup_dir,
     manifest_path,
     model_dir,
 )
@@ -89,12 +92,38 @@ class RunWriter:
         self.save_manifest()
 
     def reset_model(self, name: str) -> None:
-        """Forget an unfinished model: its folder is deleted and its entry set back to pending."""
+        """Forget an unfinished model: its entry is set back to pending and its folder deleted,
+        except the training state a resume continues from (``backup/`` and ``history.csv``,
+        when there is a backup)."""
         directory = model_dir(self.run_dir, name)
         if directory.exists():
-            shutil.rmtree(directory)
+            keep = {BACKUP_DIR, HISTORY} if backup_dir(self.run_dir, name).is_dir() else set()
+            for path in directory.iterdir():
+                if path.name in keep:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
         self.manifest["models"][name] = {"status": STATUS_PENDING}
         self.save_manifest()
+
+    def backup_dir(self, name: str) -> Path:
+        """The model's training state folder (``models/<name>/backup/``; may not exist)."""
+        return backup_dir(self.run_dir, name)
+
+    def remove_backup(self, name: str) -> None:
+        """Drop the model's training state: it is done, or its state is not worth continuing."""
+        shutil.rmtree(backup_dir(self.run_dir, name), ignore_errors=True)
+
+    def history_so_far(self, name: str) -> pd.DataFrame:
+        """The model's history.csv as written so far (by an interrupted session too); an empty
+        table when there is none or it cannot be read (the resume then starts the model over)."""
+        path = model_dir(self.run_dir, name) / HISTORY
+        try:
+            return pd.read_csv(path)
+        except (OSError, ValueError):  # absent, empty or torn (pandas' parse errors are ValueErrors)
+            return pd.DataFrame(columns=HISTORY_COLUMNS)
 
     def write_split(self, split: pd.DataFrame) -> None:
         missing = set(SPLIT_COLUMNS) - set(split.columns)
@@ -130,13 +159,15 @@ class RunWriter:
         target = self.model_dir(name) / MODEL_FILE
         tmp = target.with_name(f".{MODEL_FILE}.tmp.keras")
         try:
-            model.save(tmp)
-            os.replace(tmp, target)
+            with naming_a_full_disk(target):
+                model.save(tmp)
+                os.replace(tmp, target)
         finally:
             if tmp.exists():
                 tmp.unlink()
 
     def write_history(self, name: str, history: pd.DataFrame) -> None:
+        """Rewritten after every epoch while the model trains (atomically), and once more when done."""
         write_csv(self.model_dir(name) / HISTORY, history)
 
     def write_predictions(self, name: str, predictions: pd.DataFrame) -> None:

@@ -66,24 +66,29 @@ def load_dataset(
     ops: tuple[str, ...] = (),
     split: pd.DataFrame | None = None,
     required: tuple[str, ...] = SPLITS,
+    min_classes: int = 2,
 ) -> LoadedDataset:
     """Discover, split and decode a dataset folder into memory.
 
     ``ops``: image-level preprocessing (bt_core.data.image_ops) applied at full resolution, before
     the resize. ``split``: a stored split (path, split, label) to reuse instead of making one,
     as a resumed run does; its paths must name images of this dataset. ``required``: the
-    splits that must hold a readable image; ``arrays`` has only the splits that hold one.
+    splits that must hold a readable image; ``arrays`` has only the splits that hold one. Of
+    those, the train and test splits must hold a readable image of every class (ValueError
+    with each split's found / unreadable counts otherwise). ``boxes.csv`` is checked against
+    the folder's images and classes (:func:`bt_core.data.boxes.read_boxes`).
     ``boxes`` are in the frame of the decoded images (moved with a ``crop_head``, clipped to
     [0, 1]); a box wholly outside the crop is dropped and listed in ``skipped``.
     """
-    index = discover(root)
+    index = discover(root, min_classes=min_classes)
     ops = check_image_ops(ops)
     if split is None:
         split = make_split(index, val_fraction, test_fraction, seed, max_per_class)
     else:
         split = _checked_split(index, split)
-    boxes, rejected_boxes = read_boxes(index.root)
+    boxes, rejected_boxes = read_boxes(index.root, labels=dict(zip(index.items["path"], index.items["label"])))
     decoded = read_images(index.root, split["path"].tolist(), image_size, ops=ops, frames_for=boxes.index)
+    _refuse_classes_without_readable_images(index, split, decoded.ok, required)
     images, split = decoded.images, split[decoded.ok].reset_index(drop=True)
     class_to_index = {name: i for i, name in enumerate(index.class_names)}
     arrays = {}
@@ -110,14 +115,48 @@ def load_dataset(
     )
 
 
-def load_test_folder(root: str | Path, image_size: int, ops: tuple[str, ...] = ()) -> LoadedDataset:
+def load_test_folder(
+    root: str | Path, image_size: int, ops: tuple[str, ...] = (), min_classes: int = 2
+) -> LoadedDataset:
     """Every image of a dataset folder as the test split, for scoring trained models on it
     (an external evaluation): Training and Testing of a kaggle layout, all of a pool.
     Decoded like :func:`load_dataset`; unreadable files are skipped and listed."""
-    index = discover(root)
+    index = discover(root, min_classes=min_classes)
     split = index.items.assign(split="test")[["path", "split", "label"]]
     split = split.sort_values("path").reset_index(drop=True)
-    return load_dataset(index.root, image_size, ops=ops, split=split, required=("test",))
+    return load_dataset(index.root, image_size, ops=ops, split=split, required=("test",), min_classes=min_classes)
+
+
+def _refuse_classes_without_readable_images(
+    index: DatasetIndex, split: pd.DataFrame, readable: np.ndarray, required: tuple[str, ...]
+) -> None:
+    """A class with no readable image in the train split cannot be learnt, and in the test
+    split cannot be scored (its recall and AUC are undefined): refuse, with every split's
+    counts, instead of training a model that silently never sees it."""
+    found = pd.crosstab(split["label"], split["split"]).reindex(
+        index=list(index.class_names), columns=list(SPLITS), fill_value=0
+    )
+    usable = pd.crosstab(split.loc[readable, "label"], split.loc[readable, "split"]).reindex(
+        index=list(index.class_names), columns=list(SPLITS), fill_value=0
+    )
+    present = [s for s in SPLITS if found[s].sum()]
+    for name in ("train", "test"):
+        if name not in required:
+            continue
+        empty = [c for c in index.class_names if usable.loc[c, name] == 0]
+        if not empty:
+            continue
+        described = ", ".join(
+            f"'{c}' ("
+            + "; ".join(f"{s} {found.loc[c, s]} found, {found.loc[c, s] - usable.loc[c, s]} unreadable" for s in present)
+            + ")"
+            for c in empty
+        )
+        noun = "class" if len(empty) == 1 else "classes"
+        raise ValueError(
+            f"{index.root}: no readable image of {noun} {described} in the {name} split; "
+            "every class needs one to be trained and scored"
+        )
 
 
 def _checked_split(index: DatasetIndex, split: pd.DataFrame) -> pd.DataFrame:
@@ -129,6 +168,9 @@ def _checked_split(index: DatasetIndex, split: pd.DataFrame) -> pd.DataFrame:
     unknown_splits = set(split["split"]) - set(SPLITS)
     if unknown_splits:
         raise ValueError(f"stored split names unknown splits {sorted(unknown_splits)}")
+    repeated = split["path"][split["path"].duplicated()]
+    if not repeated.empty:
+        raise ValueError(f"stored split lists {repeated.nunique()} image(s) more than once, e.g. {repeated.iloc[0]}")
     known = set(index.items["path"])
     absent = [p for p in split["path"] if p not in known]
     if absent:
@@ -139,4 +181,7 @@ def _checked_split(index: DatasetIndex, split: pd.DataFrame) -> pd.DataFrame:
     relabelled = [p for p, label in zip(split["path"], split["label"]) if labels[p] != label]
     if relabelled:
         raise ValueError(f"{len(relabelled)} image(s) changed class since the split was made, e.g. {relabelled[0]}")
+    added = sorted(set(index.class_names) - set(split["label"]))
+    if added:
+        raise ValueError(f"class folder(s) {added} of {index.root} were added since the split was made")
     return split

@@ -5,7 +5,10 @@ Each image is an MRI-like axial head slice; tumor classes differ in lesion look 
 on the inner skull edge; pituitary: small bright midline mass low in the middle; notumor:
 none). A scanner-style text mark is burned into the top-left corner of most images of one
 class (``shortcut_class``) and a few of the others, so a model can be right for the wrong
-reason, which the dashboard's Grad-CAM panels should reveal. See docs/demo-data.md.
+reason, which the dashboard's Grad-CAM panels should reveal. A source signature (a border
+texture outside the head, an intensity curve, or the mark itself) can be planted the same way
+in a chosen class, so "train on one source mix, test on another" is two calls. See
+docs/demo-data.md.
 
 Layout written under ``root`` (the single-pool layout of the real figshare dataset):
 ``<class>/<class>_<NNNN>.png``, ``boxes.csv``, ``demo_metadata.csv`` and, last, ``DEMO.json``.
@@ -18,11 +21,25 @@ import io
 import json
 import numbers
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 
-from bt_core.data.demo_slices import DEMO_CLASSES, burn_mark, class_generator, render_slice
+from bt_core.data.demo_slices import (
+    DEMO_CLASSES,
+    HEAD_MARGIN,
+    HEAD_MARGIN_MIN_PX,
+    TEXTURE_ANGLE_DEG,
+    Slice,
+    add_border_texture,
+    burn_mark,
+    class_generator,
+    render_slice_parts,
+    shift_intensity,
+    texture_period,
+)
 
 TUMOR_CLASSES = ("glioma", "meningioma", "pituitary")
 # Bump when the images or files change, so existing demo folders are regenerated.
@@ -46,14 +63,35 @@ METADATA_HEADER = (
     "lesion_radius",
 )
 MARK_CORNER = "top-left"
-# The random stream (per class) that chooses the marked images; demo_slices draws each image
-# from its own.
+# Only a dataset with a signature has this column, so one without stays byte-identical to
+# generator version 1.
+SIGNATURE_COLUMN = "has_signature"
+SIGNATURES = ("border_texture", "intensity_shift", "mark")
+# The strength each signature gets when none is given, and the range it must lie in.
+# border_texture: peak grey levels added to the background; kept under the head finder's
+# threshold (bt_core.regions.HEAD_THRESHOLD_CAP = 45 over a background near 5) so the texture
+# never joins the head. intensity_shift: the gamma of the curve; 1 would change nothing.
+DEFAULT_SIGNATURE_STRENGTH = {"border_texture": 12.0, "intensity_shift": 0.8}
+SIGNATURE_STRENGTH_RANGE = {"border_texture": (1.0, 30.0), "intensity_shift": (0.5, 2.0)}
+# The random streams (per class) that choose the marked and the signed images; demo_slices
+# draws each image from its own.
 _MARK_STREAM = 2
-def _marked_indices(seed: int, label: str, per_class: int, rate: float) -> set[int]:
-    """Exactly round(rate * per_class) marked images per class, spread at random."""
-    rng = class_generator(seed, label, _MARK_STREAM)
+_SIGNATURE_STREAM = 3
+
+
+def _chosen_indices(seed: int, label: str, per_class: int, rate: float, stream: int) -> set[int]:
+    """Exactly round(rate * per_class) images of the class, spread at random."""
+    rng = class_generator(seed, label, stream)
     count = int(round(rate * per_class))
     return {int(i) for i in rng.permutation(per_class)[:count]}
+
+
+def _marked_indices(seed: int, label: str, per_class: int, rate: float) -> set[int]:
+    return _chosen_indices(seed, label, per_class, rate, _MARK_STREAM)
+
+
+def _signed_indices(seed: int, label: str, per_class: int, rate: float) -> set[int]:
+    return _chosen_indices(seed, label, per_class, rate, _SIGNATURE_STREAM)
 
 
 def _params(per_class, image_size, seed, shortcut_class, shortcut_rate, other_rate) -> dict:
@@ -71,8 +109,89 @@ def _params(per_class, image_size, seed, shortcut_class, shortcut_rate, other_ra
     }
 
 
+@dataclass(frozen=True)
+class Signature:
+    """A source signature to plant: which kind, in which class, on what share, how strong."""
+
+    kind: str
+    label: str
+    rate: float
+    other_rate: float
+    strength: float | None  # None for the mark
+
+    def params(self, image_size: int) -> dict:
+        """Its DEMO.json keys, with the texture's geometry for a border texture."""
+        params = {
+            "signature": self.kind,
+            "signature_class": self.label,
+            "signature_rate": self.rate,
+            "signature_other_rate": self.other_rate,
+            "signature_strength": self.strength,
+        }
+        if self.kind == "border_texture":
+            params |= {
+                "texture_period_px": texture_period(image_size),
+                "texture_angle_deg": TEXTURE_ANGLE_DEG,
+                "texture_margin_px": max(HEAD_MARGIN_MIN_PX, HEAD_MARGIN * image_size),
+            }
+        return params
+
+
 def _is_integer(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _resolve_signature(signature, signature_class, signature_rate, signature_other_rate,
+                       signature_strength, shortcut_rate, other_rate) -> Signature | None:
+    """The signature's settings with defaults filled in, or None; ValueError on a bad one."""
+    given = {
+        "signature_class": signature_class,
+        "signature_rate": signature_rate,
+        "signature_other_rate": signature_other_rate,
+        "signature_strength": signature_strength,
+    }
+    if signature is None:
+        extra = [name for name, value in given.items() if value is not None]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} given without a signature; pass signature= one of {SIGNATURES}")
+        return None
+    if signature not in SIGNATURES:
+        raise ValueError(f"signature must be None or one of {SIGNATURES}, got {signature!r}")
+    signature_class = "notumor" if signature_class is None else signature_class
+    if signature_class not in DEMO_CLASSES:
+        raise ValueError(f"signature_class must be one of {DEMO_CLASSES}, got {signature_class!r}")
+    rates = {"signature_rate": 0.9 if signature_rate is None else signature_rate,
+             "signature_other_rate": 0.0 if signature_other_rate is None else signature_other_rate}
+    for name, rate in rates.items():
+        if not (_is_number(rate) and 0.0 <= rate <= 1.0):
+            raise ValueError(f"{name} must be a number in [0, 1], got {rate!r}")
+    if signature == "mark":
+        if signature_strength is not None:
+            raise ValueError(f"signature_strength has no meaning for the mark, got {signature_strength!r}")
+        if shortcut_rate or other_rate:
+            raise ValueError(
+                "signature='mark' chooses the marked images itself; set shortcut_rate=0 and "
+                f"other_rate=0 (got {shortcut_rate!r} and {other_rate!r})"
+            )
+        strength = None
+    else:
+        low, high = SIGNATURE_STRENGTH_RANGE[signature]
+        strength = DEFAULT_SIGNATURE_STRENGTH[signature] if signature_strength is None else signature_strength
+        # A gamma of 1 is the identity curve: a signature that plants nothing.
+        identity = " other than 1" if signature == "intensity_shift" else ""
+        in_range = _is_number(strength) and low <= strength <= high
+        if not in_range or (identity and strength == 1):
+            raise ValueError(
+                f"signature_strength of {signature} must be a number in [{low:g}, {high:g}]{identity}, got {strength!r}"
+            )
+        strength = float(strength)
+    return Signature(
+        signature, signature_class, float(rates["signature_rate"]), float(rates["signature_other_rate"]), strength
+    )
 
 
 def _validate(per_class, image_size, seed, shortcut_class, shortcut_rate, other_rate) -> None:
@@ -86,7 +205,7 @@ def _validate(per_class, image_size, seed, shortcut_class, shortcut_rate, other_
     if not (_is_integer(seed) and seed >= 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     for name, rate in (("shortcut_rate", shortcut_rate), ("other_rate", other_rate)):
-        if not 0.0 <= rate <= 1.0:
+        if not (_is_number(rate) and 0.0 <= rate <= 1.0):
             raise ValueError(f"{name} must be in [0, 1], got {rate!r}")
 
 
@@ -158,6 +277,19 @@ def _remove_stale_images(root: Path, keep: set[str]) -> None:
                     path.unlink()
 
 
+def _draw(picture: Slice, signature: Signature | None, signed: bool, marked: bool,
+          seed: int, label: str, index: int) -> np.ndarray:
+    """The slice's final pixels: the signature first, then the mark, drawn sharp on top."""
+    pixels = picture.pixels
+    if signed and signature.kind == "border_texture":
+        pixels = add_border_texture(picture, seed, label, index, signature.strength)
+    elif signed and signature.kind == "intensity_shift":
+        pixels = shift_intensity(pixels, signature.strength)
+    if marked:
+        burn_mark(pixels, picture.mark_text)
+    return pixels
+
+
 def generate_demo_dataset(
     root: str | os.PathLike,
     per_class: int = 300,
@@ -166,17 +298,35 @@ def generate_demo_dataset(
     shortcut_class: str = "meningioma",
     shortcut_rate: float = 0.9,
     other_rate: float = 0.05,
+    signature: str | None = None,
+    signature_class: str | None = None,
+    signature_rate: float | None = None,
+    signature_other_rate: float | None = None,
+    signature_strength: float | None = None,
 ) -> Path:
     """Write the demo dataset under ``root`` and return ``root`` as a Path.
+
+    The text mark goes on ``round(shortcut_rate * per_class)`` images of ``shortcut_class``
+    and ``round(other_rate * per_class)`` of each other class. ``signature`` (None,
+    ``"border_texture"``, ``"intensity_shift"`` or ``"mark"``) plants a source signature the
+    same way: on ``round(signature_rate * per_class)`` images of ``signature_class`` (default
+    notumor, 0.9) and ``round(signature_other_rate * per_class)`` of each other class (default
+    0), with ``signature_strength`` (border_texture: peak grey levels, default 12;
+    intensity_shift: the gamma, default 0.8; mark: none). ``"mark"`` needs shortcut_rate =
+    other_rate = 0. Without a signature the files are exactly those of generator version 1.
 
     Does nothing when ``root`` already holds a complete dataset made with the same
     parameters. The same parameters always give byte-identical files.
     """
     _validate(per_class, image_size, seed, shortcut_class, shortcut_rate, other_rate)
+    planted = _resolve_signature(signature, signature_class, signature_rate, signature_other_rate,
+                                 signature_strength, shortcut_rate, other_rate)
     per_class, image_size, seed = int(per_class), int(image_size), int(seed)
     shortcut_rate, other_rate = float(shortcut_rate), float(other_rate)
     root = Path(root)
     params = _params(per_class, image_size, seed, shortcut_class, shortcut_rate, other_rate)
+    if planted is not None:
+        params |= planted.params(image_size)
     if _is_complete(root, params):
         return root
     _check_safe_to_write(root)
@@ -191,24 +341,31 @@ def generate_demo_dataset(
         (root / label).mkdir(exist_ok=True)
         rate = shortcut_rate if label == shortcut_class else other_rate
         marked = _marked_indices(seed, label, per_class, rate)
+        signed = set()
+        if planted is not None:
+            signed_rate = planted.rate if label == planted.label else planted.other_rate
+            signed = _signed_indices(seed, label, per_class, signed_rate)
+            if planted.kind == "mark":
+                marked = signed
         for index, name in enumerate(names[label]):
-            pixels, lesion, text = render_slice(label, index, seed, image_size)
+            picture = render_slice_parts(label, index, seed, image_size)
             has_mark = index in marked
-            if has_mark:
-                burn_mark(pixels, text)
+            pixels = _draw(picture, planted, index in signed, has_mark, seed, label, index)
             ok, encoded = cv2.imencode(".png", pixels)
             if not ok:
                 raise RuntimeError(f"OpenCV could not encode {name}")
             (root / name).write_bytes(encoded.tobytes())
-            lesion_columns = ("", "", "")
+            lesion, lesion_columns = picture.lesion, ("", "", "")
             if lesion is not None:
                 box_rows.append((name, label, *_normalized_box(lesion.box, image_size)))
                 lesion_columns = _normalized(lesion.cx, lesion.cy, lesion.radius, size=image_size)
-            mark_columns = (1, text, MARK_CORNER) if has_mark else (0, "", "")
-            metadata_rows.append((name, label, *mark_columns, *lesion_columns))
+            mark_columns = (1, picture.mark_text, MARK_CORNER) if has_mark else (0, "", "")
+            signature_columns = () if planted is None else (int(index in signed),)
+            metadata_rows.append((name, label, *mark_columns, *lesion_columns, *signature_columns))
 
+    header = METADATA_HEADER if planted is None else (*METADATA_HEADER, SIGNATURE_COLUMN)
     _write_atomic(root / BOXES_FILE, _csv_bytes(BOX_HEADER, box_rows))
-    _write_atomic(root / METADATA_FILE, _csv_bytes(METADATA_HEADER, metadata_rows))
+    _write_atomic(root / METADATA_FILE, _csv_bytes(header, metadata_rows))
     # DEMO.json last: its presence (and the marker's absence) means the folder is complete.
     params_json = json.dumps(params, indent=2, sort_keys=True) + "\n"
     _write_atomic(root / PARAMS_FILE, params_json.encode("utf-8"))

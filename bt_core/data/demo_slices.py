@@ -1,7 +1,8 @@
-"""The synthetic head slices of the demo set: anatomy, lesions, acquisition and the burned-in mark.
+"""The synthetic head slices of the demo set: anatomy, lesions, acquisition, the burned-in mark
+and the source signatures (a border texture, an intensity curve).
 
 Pure drawing (NumPy and OpenCV); :mod:`bt_core.data.demo` decides which images exist, which
-carry the mark, and writes the dataset. See docs/demo-data.md.
+carry the mark or a signature, and writes the dataset. See docs/demo-data.md.
 """
 
 from __future__ import annotations
@@ -20,9 +21,20 @@ MARK_TEXTS = ("GE 1.5T", "SIGNA", "L {n}", "R {n}", "SE {n}", "IM {n}", "1.5T")
 BRAIN_EDGE = 0.82
 SKULL_INNER = 0.87
 
-# Independent random streams per class: this one per image; demo.py chooses the marked images
-# from another.
+# Independent random streams per class: this one per image, the texture phase another per
+# image; demo.py chooses the marked and the signed images from two more.
 _IMAGE_STREAM = 1
+_TEXTURE_STREAM = 4
+
+# Border texture: stripes of a fixed frequency and direction (a scanner's interference
+# pattern), TEXTURE_CYCLES periods across the image side, so a resize keeps it the same.
+TEXTURE_CYCLES = 16
+TEXTURE_ANGLE_DEG = 30.0
+# It stays this far outside the head (share of the image side, at least HEAD_MARGIN_MIN_PX),
+# so bt_core.regions.head_mask (5x5 blur, threshold 45) finds the same head with it as
+# without: with 2 px (the skull's blur) it grew the head of most 64 px images.
+HEAD_MARGIN = 0.04
+HEAD_MARGIN_MIN_PX = 4.0
 
 
 @dataclass(frozen=True)
@@ -138,11 +150,27 @@ def _draw_pituitary(rng, image, xs, ys, head: _Head, brain_level, size) -> Lesio
     return Lesion(cx, cy, radius, _mask_box(blob >= 0.5))
 
 
+@dataclass(frozen=True)
+class Slice:
+    """One rendered slice before any mark or signature, and where a border signature may go."""
+
+    pixels: np.ndarray  # uint8 (size, size)
+    lesion: Lesion | None
+    mark_text: str
+    outside_head: np.ndarray  # bool (size, size): background at least the head margin off the skull
+
+
 def render_slice(label: str, index: int, seed: int, size: int) -> tuple[np.ndarray, Lesion | None, str]:
-    """One slice as uint8 without the mark, its lesion, and the mark text it would carry.
+    """One slice as uint8 without the mark, its lesion, and the mark text it would carry."""
+    picture = render_slice_parts(label, index, seed, size)
+    return picture.pixels, picture.lesion, picture.mark_text
+
+
+def render_slice_parts(label: str, index: int, seed: int, size: int) -> Slice:
+    """One slice (:class:`Slice`): pixels without mark or signature, lesion, mark text, background.
 
     Everything comes from one generator seeded by (seed, class, index), so each image can be
-    remade on its own and does not depend on per_class or on whether it is marked.
+    remade on its own and does not depend on per_class or on whether it is marked or signed.
     """
     rng = class_generator(seed, label, _IMAGE_STREAM, index)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -182,7 +210,9 @@ def render_slice(label: str, index: int, seed: int, size: int) -> tuple[np.ndarr
     elif label == "pituitary":
         lesion = _draw_pituitary(rng, image, xs, ys, head, brain_level, size)
 
-    return _acquire(rng, image, size), lesion, _mark_text(rng)
+    # The margin is in pixels across the head's shorter axis, so it is at least that wide everywhere.
+    outside_head = r > 1.0 + max(HEAD_MARGIN_MIN_PX, HEAD_MARGIN * size) / head.a
+    return Slice(_acquire(rng, image, size), lesion, _mark_text(rng), outside_head)
 
 
 def _add_ventricles(
@@ -223,3 +253,35 @@ def burn_mark(pixels: np.ndarray, text: str) -> None:
     thickness = max(1, round(size / 256))
     origin = (max(1, round(size * 0.015)), round(size * 0.075))
     cv2.putText(pixels, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+
+
+def texture_period(size: int) -> float:
+    """Period of the border texture's stripes in pixels at this image size."""
+    return size / TEXTURE_CYCLES
+
+
+def add_border_texture(picture: Slice, seed: int, label: str, index: int, strength: float) -> np.ndarray:
+    """The slice's pixels with stripes of peak ``strength`` grey levels added outside the head.
+
+    Fixed frequency and direction for every image (one source, one pattern); the phase comes
+    from the image's own stream, so the pattern is a texture, not a fixed set of pixels.
+    """
+    size = picture.pixels.shape[0]
+    phase = class_generator(seed, label, _TEXTURE_STREAM, index).uniform(0.0, 2.0 * math.pi)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    angle = math.radians(TEXTURE_ANGLE_DEG)
+    along = xs * math.cos(angle) + ys * math.sin(angle)
+    stripes = 0.5 * (1.0 + np.cos(2.0 * math.pi * along / texture_period(size) + phase))
+    added = np.where(picture.outside_head, np.rint(strength * stripes), 0.0)
+    return np.clip(picture.pixels + added, 0, 255).astype(np.uint8)
+
+
+def gamma_table(gamma: float) -> np.ndarray:
+    """uint8 lookup table of the curve ``255 * (v / 255) ** gamma`` (a scanner's other window)."""
+    values = np.arange(256, dtype=np.float64) / 255.0
+    return np.clip(np.rint(255.0 * values**gamma), 0, 255).astype(np.uint8)
+
+
+def shift_intensity(pixels: np.ndarray, gamma: float) -> np.ndarray:
+    """The whole slice through the gamma curve: gamma < 1 brightens the mid-tones, > 1 darkens."""
+    return gamma_table(gamma)[pixels]

@@ -3,7 +3,8 @@ intervals and significance tests.
 
 Pure functions of predictions (no Streamlit). A run stores :func:`metrics_from_predictions`
 as metrics.json; the dashboard pages start from :func:`leaderboard` (one row per model of a
-run) or :func:`run_model_data` (the arrays).
+run) or :func:`run_model_data` (the arrays). A test set of one class scores what
+:mod:`bt_core.metrics.one_class` says it can.
 """
 
 from bt_core.metrics.bootstrap import (
@@ -17,6 +18,14 @@ from bt_core.metrics.bootstrap import (
     weighted_auc,
 )
 from bt_core.metrics.curves import class_curves, pr_points, pr_summary, roc_points, tumor_roc
+from bt_core.metrics.one_class import (
+    NOT_MEASURABLE,
+    not_measurable_reason,
+    not_measurable_text,
+    one_class_record,
+    present_class,
+    wilson_interval,
+)
 from bt_core.metrics.run_comparison import LEADERBOARD_COLUMNS, ModelData, leaderboard, run_model_data
 from bt_core.metrics.scores import (
     DEFAULT_BINS,
@@ -45,6 +54,7 @@ __all__ = [
     "DEFAULT_BINS",
     "LEADERBOARD_COLUMNS",
     "MODEL_SCORE_KEYS",
+    "NOT_MEASURABLE",
     "ModelData",
     "binary_auc",
     "bootstrap_counts",
@@ -62,11 +72,15 @@ __all__ = [
     "mcnemar_exact_p",
     "metrics_from_predictions",
     "model_scores",
+    "not_measurable_reason",
+    "not_measurable_text",
+    "one_class_record",
     "paired_bootstrap",
     "paired_differences",
     "pairwise_mcnemar",
     "pr_points",
     "pr_summary",
+    "present_class",
     "reliability_bins",
     "resampled_metrics",
     "roc_points",
@@ -75,4 +89,5 @@ __all__ = [
     "tumor_probability",
     "tumor_roc",
     "weighted_auc",
+    "wilson_interval",
 ]

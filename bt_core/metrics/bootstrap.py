@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import sparse
 from statsmodels.stats.multitest import multipletests
 
+from bt_core.metrics import one_class
 from bt_core.metrics.scores import check_inputs
 
 BOOTSTRAP_METRICS = ("accuracy", "macro_f1", "macro_auc")
@@ -198,7 +199,8 @@ def resampled_metrics(
 
     Equal to scikit-learn with ``sample_weight=counts[b]``: accuracy_score, f1_score(average=
     "macro", labels=all classes, zero_division=0) and the mean of per-class roc_auc_score
-    (NaN on a resample that lacks a class).
+    (NaN on a resample that lacks a class). Labels of one class: macro F1 and AUC are NaN
+    (:mod:`bt_core.metrics.one_class`).
     """
     if not probas:
         return {}
@@ -206,7 +208,12 @@ def resampled_metrics(
     counts = np.atleast_2d(np.asarray(counts))
     if counts.shape[1] != len(y_true):
         raise ValueError(f"counts have {counts.shape[1]} columns for {len(y_true)} images")
-    return _metrics_by_image_weights(y_true, probas, _weights_by_image(counts))
+    results = _metrics_by_image_weights(y_true, probas, _weights_by_image(counts))
+    if one_class.present_class(y_true) is not None:  # labels of one class: nothing to compare
+        for metrics in results.values():
+            for metric in one_class.BOOTSTRAP_NEEDING_TWO_CLASSES:
+                metrics[metric] = np.full_like(metrics[metric], np.nan)
+    return results
 
 
 def _full_and_resampled(

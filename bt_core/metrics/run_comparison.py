@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bt_core.artifacts import Run, probability_columns
+from bt_core.metrics import one_class
 from bt_core.metrics.bootstrap import BOOTSTRAP_METRICS, paired_bootstrap
 from bt_core.metrics.scores import MODEL_SCORE_KEYS, model_scores
 
@@ -126,6 +127,31 @@ def _training_facts(run: Run, name: str, test_accuracy: float | None) -> dict[st
     return facts
 
 
+def _bootstrap_bounds(
+    y_true: np.ndarray, data: dict[str, ModelData], n_resamples: int, seed: int
+) -> dict[str, dict[str, float]]:
+    intervals = paired_bootstrap(
+        y_true, {name: model.proba for name, model in data.items()}, n_resamples=n_resamples, seed=seed
+    )
+    bounds: dict[str, dict[str, float]] = {name: {} for name in data}
+    for row in intervals.itertuples(index=False):
+        bounds[row.model][f"{row.metric}_lower"] = row.lower
+        bounds[row.model][f"{row.metric}_upper"] = row.upper
+    return bounds
+
+
+def _one_class_bounds(data: dict[str, ModelData]) -> dict[str, dict[str, float]]:
+    """Test images of one class: accuracy is a proportion (the share called that class), so
+    its interval is Wilson's; a percentile bootstrap of 6 of 6 right would be 100-100 %."""
+    bounds: dict[str, dict[str, float]] = {}
+    for name, model in data.items():
+        low, high = one_class.wilson_interval(int(model.correct.sum()), len(model.correct))
+        bounds[name] = {"accuracy_lower": low, "accuracy_upper": high}
+        for metric in one_class.BOOTSTRAP_NEEDING_TWO_CLASSES:
+            bounds[name][f"{metric}_lower"] = bounds[name][f"{metric}_upper"] = math.nan
+    return bounds
+
+
 def leaderboard(run: Run, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per usable model (manifest order): model, every model_scores key, paired
     bootstrap intervals (<metric>_lower / _upper for accuracy, macro_f1, macro_auc) and the
@@ -133,6 +159,8 @@ def leaderboard(run: Run, n_resamples: int = 1000, seed: int = 0) -> pd.DataFram
     epochs_run, train_accuracy, train_minus_test_accuracy; NaN when missing).
 
     Undefined scores are NaN. ``frame.attrs["excluded"]`` maps models left out to why.
+    Test images of one class: the accuracy interval is the 95% Wilson interval and the
+    macro F1 / AUC ones are NaN (bt_core.metrics.one_class).
     """
     data, excluded = run_model_data(run)
     if not data:
@@ -141,13 +169,10 @@ def leaderboard(run: Run, n_resamples: int = 1000, seed: int = 0) -> pd.DataFram
         return empty
     class_names = run.class_names
     y_true = next(iter(data.values())).y_true
-    intervals = paired_bootstrap(
-        y_true, {name: model.proba for name, model in data.items()}, n_resamples=n_resamples, seed=seed
-    )
-    bounds: dict[str, dict[str, float]] = {name: {} for name in data}
-    for row in intervals.itertuples(index=False):
-        bounds[row.model][f"{row.metric}_lower"] = row.lower
-        bounds[row.model][f"{row.metric}_upper"] = row.upper
+    if one_class.present_class(y_true) is None:
+        bounds = _bootstrap_bounds(y_true, data, n_resamples, seed)
+    else:
+        bounds = _one_class_bounds(data)
     rows = []
     for name, model in data.items():
         scores = model_scores(model.y_true, model.proba, class_names)

@@ -15,6 +15,8 @@ Conventions:
   positives or the negatives are absent; a macro AUC is undefined when any class AUC is.
 - The tumor / no-tumor collapse finds the no-tumor class with :mod:`bt_core.data.classes`
   (``notumor``, ``no_tumor``, ``No Tumor``, ...).
+- Labels of one class only (an external folder of tumor scans): every score that compares
+  classes is None (:mod:`bt_core.metrics.one_class`), and the summary says why.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sklearn import metrics as skm
 
 from bt_core.artifacts import probability_columns
 from bt_core.data.classes import negative_class_index, require_negative_class_index
+from bt_core.metrics import one_class
 
 DEFAULT_BINS = 15
 # Log-loss clipping before renormalising, as metrics.json has always been computed.
@@ -214,14 +217,15 @@ def model_scores(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[st
     """Every headline score of one model (keys: MODEL_SCORE_KEYS); None where undefined.
 
     tumor_* collapse the classes to tumor / no tumor: a tumor is predicted when the argmax
-    class is not the no-tumor class; they are None when the classes have none.
+    class is not the no-tumor class; they are None when the classes have none. Labels of one
+    class: the scores that compare classes (one_class.SCORES_NEEDING_TWO_CLASSES) are None.
     """
     y_true, proba = check_inputs(y_true, proba, class_names)
     scores = _class_scores(y_true, proba)
     onehot = np.zeros_like(proba, dtype=bool)
     onehot[np.arange(len(y_true)), y_true] = True
     macro, weighted = scores["macro"], scores["weighted"]
-    return {
+    result = {
         "accuracy": float(skm.accuracy_score(y_true, scores["y_pred"])),
         "macro_precision": float(macro[0]),
         "macro_recall": float(macro[1]),
@@ -239,16 +243,23 @@ def model_scores(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[st
         **_tumor_scores(y_true, proba, class_names),
         "n": int(len(y_true)),
     }
+    if one_class.present_class(y_true) is not None:
+        result.update(dict.fromkeys(one_class.SCORES_NEEDING_TWO_CLASSES))
+    return result
 
 
-def classification_summary(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+def classification_summary(
+    y_true: np.ndarray, proba: np.ndarray, class_names: list[str], where: str = one_class.TEST_SET
+) -> dict[str, Any]:
     """What metrics.json holds (docs/artifacts.md): accuracy, macro / weighted precision, recall,
-    F1, macro one-vs-rest AUC, log loss, per class scores and the confusion matrix."""
+    F1, macro one-vs-rest AUC, log loss, per class scores and the confusion matrix.
+
+    Labels of one class: :func:`_one_class_summary` (``where`` names the images in the reason)."""
     y_true, proba = check_inputs(y_true, proba, class_names)
     scores = _class_scores(y_true, proba)
     macro, weighted = scores["macro"], scores["weighted"]
     auc = [_optional(value) for value in scores["auc"]]
-    return {
+    summary = {
         "n_test": int(len(y_true)),
         "accuracy": float(skm.accuracy_score(y_true, scores["y_pred"])),
         "macro_precision": float(macro[0]),
@@ -271,13 +282,42 @@ def classification_summary(y_true: np.ndarray, proba: np.ndarray, class_names: l
         },
         "confusion_matrix": confusion_counts(y_true, scores["y_pred"], len(class_names)).tolist(),
     }
+    record = one_class.one_class_record(y_true, scores["y_pred"], class_names)
+    if record is not None:
+        _one_class_summary(summary, record, y_true, proba, class_names, where)
+    return summary
 
 
-def metrics_from_predictions(predictions: pd.DataFrame, class_names: list[str]) -> dict[str, Any]:
+def _one_class_summary(
+    summary: dict[str, Any], record: dict[str, Any], y_true: np.ndarray, proba: np.ndarray,
+    class_names: Sequence[str], where: str,
+) -> None:
+    """A summary of labels of one class, in place: what compares classes becomes None and is
+    listed under ``not_measurable`` (``reason``, ``metrics``); ``one_class`` holds the share of
+    the images called their class with its Wilson interval; with a no-tumor class also
+    ``tumor_sensitivity``, ``tumor_specificity`` and ``tumor_auc`` (the measurable one set)."""
+    blank = list(one_class.SUMMARY_NEEDING_TWO_CLASSES)
+    for name, scores in summary["per_class"].items():
+        keys = ("precision", "f1", "auc") if name == record["class"] else ("precision", "recall", "f1", "auc")
+        scores.update(dict.fromkeys(keys))
+        blank += [f"per_class.{name}.{key}" for key in keys]
+    summary.update(dict.fromkeys(one_class.SUMMARY_NEEDING_TWO_CLASSES))
+    if negative_class_index(class_names) is not None:
+        tumor = _tumor_scores(y_true, proba, class_names)
+        tumor["tumor_auc"] = None
+        summary.update(tumor)
+        blank += [key for key, value in tumor.items() if value is None]
+    summary["one_class"] = record
+    summary["not_measurable"] = {"reason": one_class.not_measurable_reason(record["class"], where), "metrics": blank}
+
+
+def metrics_from_predictions(
+    predictions: pd.DataFrame, class_names: list[str], where: str = one_class.TEST_SET
+) -> dict[str, Any]:
     """:func:`classification_summary` of a predictions.csv table (label names, p_<class> columns)."""
     index = pd.Index(class_names).get_indexer(predictions["label"].to_numpy())
     if (index < 0).any():
         unknown = sorted(set(predictions["label"][index < 0].astype(str)))
         raise ValueError(f"labels {unknown} are not among the classes {list(class_names)}")
     proba = predictions[probability_columns(class_names)].to_numpy(dtype=np.float64)
-    return classification_summary(index.astype(np.int64), proba, class_names)
+    return classification_summary(index.astype(np.int64), proba, class_names, where)

@@ -120,13 +120,21 @@ def run_boxes(run: artifacts.Run, ids: np.ndarray) -> np.ndarray | None:
         return stored
     from bt_core.data.boxes import BOXES_FILE, read_boxes
     from bt_core.data.dataset import fingerprint
+    from bt_core.data.layouts import discover
 
     root = Path(run.dataset.root)
     if not (root / BOXES_FILE).is_file():
         return None
     if fingerprint(root, run.split["path"].astype(str).tolist()) != run.dataset.fingerprint:
         return None  # the folder changed since the run: its boxes may not be of these images
-    boxes, rejected = read_boxes(root)
+    # The whole folder's labels (not only the split's): a box of an image that failed to
+    # decode is of a known image, not "no such image". A folder that no longer reads as a
+    # dataset falls back to the split's labels.
+    try:
+        items = discover(root).items
+    except (OSError, ValueError):
+        items = run.split
+    boxes, rejected = read_boxes(root, labels=dict(zip(items["path"].astype(str), items["label"].astype(str))))
     if not boxes.index.isin(np.asarray(ids, dtype=str)).any():
         return None
     artifacts.write_test_boxes(run.directory, boxes, ids)
@@ -249,7 +257,10 @@ class _Analysis:
         }
         record["seconds"] = round(time.perf_counter() - started, 2)
         self.records[name], self.tables[name] = record, table
-        self.say(f"{name}: shortcut score {record['score']:.3f}, flags: "
+        severity = record["severity"]
+        self.say(f"{name}: severity {severity['severity']:.3f} [{severity['ci_low']:.3f}, {severity['ci_high']:.3f}] "
+                 f"({flags.severity_verdict(severity)}; {severity['driving_pair'] or 'no swap moves it'}), "
+                 f"parts score {record['score']:.3f}, flags: "
                  f"{', '.join(f['name'] for f in record['flags']) or 'none'} ({record['seconds']:.1f} s)")
 
     def model(self, name: str, methods: Sequence[str], measure_method: str | None) -> None:

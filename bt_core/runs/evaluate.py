@@ -7,11 +7,16 @@ model.keras, history.csv, predictions.csv, metrics.json), so every reader of
 manifest adds an ``evaluation`` block (``of_run``, ``name``, ``mode``, ``data``, ...).
 
 The folder's classes are either the run's classes (``mode="classes"``) or exactly
-``tumor`` / ``notumor`` (``mode="tumor"``: tumor detection). In tumor mode each model's class
-probabilities are collapsed to P(notumor) and P(tumor) = 1 - P(notumor), and the
-evaluation's model.keras is the run's model followed by a fixed layer that does the same
-collapse, so the dashboard's live predictions and explanations agree with predictions.csv. In classes mode model.keras is a hard link to the run's file (a copy where
-links are not possible).
+``tumor`` / ``notumor`` (``mode="tumor"``: tumor detection), or one of these alone (a new
+hospital's tumor scans: ``tumor/`` only; see :func:`one_class_mode`); then metrics.json
+scores what one class allows and marks the rest not measurable (:mod:`bt_core.metrics.one_class`).
+In tumor mode each model's class probabilities are collapsed to P(notumor) and
+P(tumor) = 1 - P(notumor), and the evaluation's model.keras is the run's model followed by a
+fixed layer that does the same collapse, so the dashboard's live predictions and explanations
+agree with predictions.csv. In classes mode model.keras is a hard link to the run's file (a
+copy where links are not possible). A one-class tumor-mode evaluation keeps both classes,
+``["notumor", "tumor"]``, so predictions.csv has both probability columns; only its labels
+hold one class.
 
 The evaluation is assembled in a hidden folder ``.<NAME>.evaluating`` beside it and renamed
 into place when complete, so a killed evaluation never shows as one.
@@ -79,8 +84,11 @@ def check_evaluation_name(name: str) -> str:
 def evaluation_mode(run_classes: list[str], data_classes: list[str], data: Any = "the folder") -> str:
     """``"classes"`` when the folder has the run's classes, ``"tumor"`` when it has exactly
     tumor / notumor and the run has a no-tumor class (any spelling that
-    :mod:`bt_core.data.classes` knows); ValueError naming both lists otherwise."""
+    :mod:`bt_core.data.classes` knows); a folder of one class: :func:`one_class_mode`.
+    ValueError naming both lists otherwise."""
     run_classes, data_classes = list(run_classes), sorted(data_classes)
+    if len(data_classes) == 1:
+        return one_class_mode(run_classes, data_classes[0], data)
     if data_classes == sorted(run_classes):
         return MODE_CLASSES
     if data_classes == TUMOR_CLASSES:
@@ -90,7 +98,27 @@ def evaluation_mode(run_classes: list[str], data_classes: list[str], data: Any =
         return MODE_TUMOR
     raise ValueError(
         f"the class folders of {data} are {data_classes}; they must be the run's classes "
-        f"{run_classes}, or exactly {TUMOR_CLASSES} (scored as tumor detection)"
+        f"{run_classes}, or exactly {TUMOR_CLASSES} (scored as tumor detection), or one of "
+        "those classes alone"
+    )
+
+
+def one_class_mode(run_classes: list[str], class_name: str, data: Any = "the folder") -> str:
+    """The mode of a folder that holds one class: ``tumor`` or ``notumor`` alone is tumor
+    detection (the run needs a no-tumor class), even where the run has a class of that name
+    (its score is the same share); another of the run's classes alone is classes mode;
+    any other name is refused (ValueError), since nothing says what its images show."""
+    if class_name in TUMOR_CLASSES:
+        require_negative_class_index(
+            run_classes, why=f"score {data}, which holds {class_name} images only, as tumor detection"
+        )
+        return MODE_TUMOR
+    if class_name in run_classes:
+        return MODE_CLASSES
+    raise ValueError(
+        f"the only class folder of {data} is {class_name!r}, which is neither one of the run's classes "
+        f"{list(run_classes)} nor tumor / notumor: name the folder after the class its images show "
+        f"(tumor or notumor for tumor detection)"
     )
 
 
@@ -156,7 +184,9 @@ def _plan(run_dir: Path, data: str | Path, name: str | None, replace: bool) -> _
     target = evaluation_dir(run_dir, name)
     if target.exists() and not replace:
         raise ValueError(f"{target} already holds an evaluation named {name!r}; add --replace to redo it")
-    mode = evaluation_mode(list(parent.class_names), list(discover(data_root).class_names), data_root)
+    # One class is enough: a new hospital's tumor scans alone are a common external set.
+    data_classes = list(discover(data_root, min_classes=1).class_names)
+    mode = evaluation_mode(list(parent.class_names), data_classes, data_root)
     done = tuple(m for m, entry in parent.models.items() if entry.is_done)
     if not done:
         raise ValueError(f"run {run_id} has no finished model to evaluate")
@@ -218,7 +248,9 @@ def evaluate_run(
     started_wall, started = _now(), time.perf_counter()
     run_dir = Path(run_dir)
     plan = _plan(run_dir, data, name, replace)
-    dataset = load_test_folder(plan.data_root, plan.parent.image_size, ops=plan.parent.image_ops)
+    dataset = load_test_folder(
+        plan.data_root, plan.parent.image_size, ops=plan.parent.image_ops, min_classes=1
+    )
     load_seconds = time.perf_counter() - started
     test = dataset.arrays["test"]
     say(
@@ -254,13 +286,28 @@ def _score_models(writer: RunWriter, plan: _Plan, test: Any, labels: list[str], 
             writer.set_model_status(model_name, STATUS_FAILED, error=f"{type(exc).__name__}: {exc}")
             say(f"{model_name}: FAILED ({type(exc).__name__}: {exc})")
             continue
-        say(f"{model_name}: accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}")
+        say(f"{model_name}: {score_line(metrics)}")
         gc.collect()
+
+
+def score_line(metrics: dict[str, Any]) -> str:
+    """The scores of one model's metrics.json worth one progress line."""
+    record = metrics.get("one_class")
+    if record is None:
+        return f"accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}"
+    blank = metrics["not_measurable"]["metrics"]
+    unmeasured = [name for name in ("sensitivity", "specificity") if f"tumor_{name}" in blank]
+    return (
+        f"{record['measure']} {record['value']:.4f} (95% Wilson interval {record['ci_low']:.4f}-"
+        f"{record['ci_high']:.4f}: {record['successes']} of {record['n']} {record['class']} images called "
+        f"{record['class']}); not measurable ({metrics['not_measurable']['reason']}): "
+        f"{', '.join([*unmeasured, 'AUC', 'macro F1'])} and every other score that compares classes"
+    )
 
 
 def _score_model(writer: RunWriter, plan: _Plan, name: str, test: Any, labels: list[str]) -> dict[str, Any]:
     """Score one model into the evaluation; returns its metrics."""
-    from bt_core.metrics import metrics_from_predictions
+    from bt_core.metrics import metrics_from_predictions, one_class
     from bt_core.training.train import predict_proba
 
     class_names, run_classes = writer.class_names, plan.run_classes
@@ -282,7 +329,7 @@ def _score_model(writer: RunWriter, plan: _Plan, name: str, test: Any, labels: l
         link_or_copy(source / HISTORY, target / HISTORY)
     predictions = predictions_frame(list(test.ids), labels, proba, class_names)
     writer.write_predictions(name, predictions)
-    metrics = metrics_from_predictions(predictions, class_names)
+    metrics = metrics_from_predictions(predictions, class_names, where=one_class.FOLDER)
     writer.write_metrics(name, metrics)
     fields: dict[str, Any] = {"inference_seconds": round(seconds, 3), "evaluated": _now()}
     if plan.negative is not None:

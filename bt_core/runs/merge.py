@@ -178,8 +178,10 @@ def merge_runs(
             source = model_dir(shard.directory, name)
             if source.is_dir():  # the whole tree: precomputed maps (maps/) come along
                 for path in sorted(source.rglob("*")):
-                    if path.is_file() and not is_temporary_file(path):
-                        link_or_copy(path, model_dir(staging, name) / path.relative_to(source))
+                    relative = path.relative_to(source)
+                    # backup/: a failed model's training state, of no use in the merged run
+                    if path.is_file() and not is_temporary_file(path) and relative.parts[0] != BACKUP_DIR:
+                        link_or_copy(path, model_dir(staging, name) / relative)
             models[name] = replace(entry, from_run=shard.name)
         write_json(manifest_path(staging), _merged_manifest(shards, models, run_id, out).to_json())
         os.rename(staging, target)

@@ -1,9 +1,12 @@
 """Train every model of a run config on one dataset and write the run folder; or continue an
-interrupted run (``resume``), keeping its finished models and its stored split."""
+interrupted run (``resume``), keeping its finished models and its stored split, and continuing
+the model it was training from that model's last finished epoch (bt_core.training.backup)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -14,6 +17,7 @@ import numpy as np
 
 from bt_core.artifacts import (
     FORMAT_VERSION,
+    SPLIT,
     STATUS_DONE,
     STATUS_FAILED,
     STATUS_RUNNING,
@@ -29,6 +33,9 @@ from bt_core.artifacts import (
     read_split,
     remove_temporary_files,
 )
+from bt_core.artifacts.files import is_disk_full
+from bt_core.artifacts.schema import check_writable_format
+from bt_core.training.backup import Recovery
 from bt_core.training.config import RunConfig, seed_everything
 from bt_core.data.dataset import LoadedDataset, load_dataset
 from bt_core.training.environment import backend_name, device_description, library_versions
@@ -37,7 +44,9 @@ from bt_core.models import create_model, get_spec, list_models, set_batchnorm_mo
 from bt_core.training.progress import ZooProgress
 from bt_core.runs.merge import check_run_id
 from bt_core.runs.resume import finished_models
-from bt_core.training.train import Distribution, predict_proba, setup_distribution, train_model
+from bt_core.training.train import Distribution, LossBecameNaN, predict_proba, setup_distribution, train_model
+
+RunFolderHook = Callable[[Path], None]
 
 
 def _now() -> str:
@@ -72,8 +81,12 @@ def train_one(
     progress: ZooProgress,
     distribution: Distribution,
 ) -> None:
-    """Train, score and save one model; its manifest entry says done only once all files exist."""
+    """Train, score and save one model; its manifest entry says done only once all files exist.
+    Its history is written after every epoch and its training backed up in its folder, so an
+    interrupted model continues where it stopped; the backup goes once the model is done."""
     spec = get_spec(name)
+    recovery = Recovery(writer.backup_dir(name), writer.history_so_far(name),
+                        lambda history: writer.write_history(name, history), say=progress.say)
     seed_everything(config.seed)  # per model, so a model's result does not depend on its position
     weights = weights_for(spec, config.weights)
     with distribution.scope():  # MirroredStrategy: variables and optimizer made inside
@@ -94,6 +107,7 @@ def train_one(
             progress=progress.epoch,
             workers=config.workers,
             devices=distribution.devices,
+            recovery=recovery,
         )
     predictions, metrics, inference_seconds = score_model(model, spec, dataset, distribution.devices)
     writer.save_model(name, model)
@@ -116,6 +130,7 @@ def train_one(
         batch_size=result.batch_size,
         augment=config.augment_mode,
     )
+    writer.remove_backup(name)
     progress.finish_model(name, "done", f"test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}")
 
 
@@ -149,17 +164,22 @@ def _load(config: RunConfig, split=None) -> LoadedDataset:
 
 
 def _load_for_resume(config: RunConfig, run_dir: Path, manifest: Manifest) -> LoadedDataset:
-    """The dataset of a run being resumed, on its stored split; refuses a changed dataset."""
-    try:
-        split = read_split(run_dir)
-    except ArtifactError as exc:
-        raise ValueError(f"cannot resume {run_dir}: {exc}") from exc
+    """The dataset of a run being resumed, on its stored split; refuses a changed dataset. A run
+    stopped before its split.csv was written (a full disk) and without a finished model gets
+    the split again: seeded, so the one it would have written."""
+    if not (run_dir / SPLIT).exists() and not any(entry.is_done for entry in manifest.models.values()):
+        split = None
+    else:
+        try:
+            split = read_split(run_dir)
+        except ArtifactError as exc:
+            raise ValueError(f"cannot resume {run_dir}: {exc}") from exc
     try:
         dataset = _load(config, split)
     except ValueError as exc:
         raise ValueError(f"cannot resume {run_dir}: the dataset no longer matches its split: {exc}") from exc
     stored = manifest.dataset.fingerprint
-    if dataset.fingerprint != stored or len(dataset.split) != len(split):
+    if dataset.fingerprint != stored or (split is not None and len(dataset.split) != len(split)):
         raise ValueError(
             f"cannot resume {run_dir}: the dataset in {config.data} changed since the run started "
             f"(fingerprint {str(stored)[:12]}... then, {dataset.fingerprint[:12]}... now); start a new run"
@@ -169,6 +189,25 @@ def _load_for_resume(config: RunConfig, run_dir: Path, manifest: Manifest) -> Lo
             f"cannot resume {run_dir}: classes {dataset.class_names} differ from the run's {list(manifest.class_names)}"
         )
     return dataset
+
+
+def check_output_folder(out: Path) -> None:
+    """ValueError, before any decoding, when no run folder can be written in ``out`` (no
+    permission, a read-only file system, a file in the way). Leaves no folder behind."""
+    out = Path(out)
+    created = [path for path in (out, *out.parents) if not path.exists()]  # deepest first
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise
+        raise ValueError(f"--out {out}: cannot write a run folder there ({exc.strerror or exc})") from exc
+    finally:
+        for path in created:  # made again once the dataset has decoded
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def _refuse_existing(run_dir: Path) -> None:
@@ -237,11 +276,13 @@ def _session(started: str, distribution: Distribution, load_seconds: float) -> d
     }
 
 
-def _new_run(config: RunConfig, dataset: LoadedDataset, session: dict[str, Any]) -> RunWriter:
+def _new_run(config: RunConfig, dataset: LoadedDataset, session: dict[str, Any],
+             on_run_folder: RunFolderHook) -> RunWriter:
     """Write the folder of a new run: manifest (every model pending), split, test images, boxes."""
     started = session["started"]
     run_dir = new_run_folder(Path(config.out), config.run_id,
                              f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{dataset.name}")
+    on_run_folder(run_dir)
     run_id = run_dir.name
     manifest = Manifest(
         run_id=run_id,
@@ -283,8 +324,13 @@ def _resumed_run(
     writer = RunWriter(run_dir, manifest)
     verdicts = finished_models(run_dir, manifest)
     to_train = [name for name in config.models if verdicts.get(name) is not None]
-    for name in to_train:
-        writer.reset_model(name)
+    for name in config.models:
+        if name in to_train:
+            writer.reset_model(name)  # keeps its backup: it continues from its last finished epoch
+        else:
+            writer.remove_backup(name)  # left by a kill after the model was done
+    if not (run_dir / SPLIT).exists():  # stopped before it was written (see _load_for_resume)
+        writer.write_split(dataset.split)
     test = dataset.arrays["test"]
     if not _test_images_readable(run_dir, len(test.ids)):
         writer.write_test_images(test.images, test.ids)
@@ -306,25 +352,44 @@ def _train_models(
         try:
             train_one(writer, name, config, dataset, progress, distribution)
         except Exception as exc:  # one model failing must not lose the others
+            if is_disk_full(exc):
+                raise  # every later write fails too; the model stays running, for --resume
             writer.set_model_status(name, STATUS_FAILED, error=f"{type(exc).__name__}: {exc}", finished=_now())
+            if isinstance(exc, LossBecameNaN):
+                writer.remove_backup(name)  # its last state is on the edge of diverging: start over
             progress.finish_model(name, "FAILED", f"{type(exc).__name__}: {exc}")
         writer.add_trained(name, round(seconds_so_far(), 2))
 
 
-def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume: Path | None = None) -> Path:
+def _ignore_folder(run_dir: Path) -> None:
+    del run_dir
+
+
+def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume: Path | None = None,
+            on_run_folder: RunFolderHook = _ignore_folder) -> Path:
     """Train ``config.models`` on ``config.data``; returns the run folder.
 
     ``resume``: an interrupted run folder started with ``config``. Its finished models are
-    kept as they are; unfinished ones are cleared and trained again on its stored split.
+    kept as they are; unfinished ones are trained again on its stored split, the one that was
+    training continuing from its last finished epoch. ``on_run_folder`` learns the run folder
+    as soon as it exists (so a caller can name it when training stops: Ctrl-C, a full disk).
     """
     check_model_names(config.models)
-    if resume is None and config.run_id is not None:  # fail before the (possibly long) decoding
-        _refuse_existing(Path(config.out) / check_run_id(config.run_id))
+    if resume is None:  # fail before the (possibly long) decoding
+        check_output_folder(Path(config.out))
+        if config.run_id is not None:
+            _refuse_existing(Path(config.out) / check_run_id(config.run_id))
     started_wall, started = _now(), time.perf_counter()
     _set_precision(config.precision)
     distribution = setup_distribution(config.data_parallel)
     seed_everything(config.seed)
     stored = load_manifest(Path(resume)) if resume is not None else None
+    if stored is not None:
+        try:
+            check_writable_format(stored.format_version)
+        except ArtifactError as exc:
+            raise ValueError(f"cannot resume {resume}: {exc}") from exc
+        on_run_folder(Path(resume))
     dataset = _load(config) if stored is None else _load_for_resume(config, Path(resume), stored)
     load_seconds = time.perf_counter() - started
     progress = ZooProgress(list(config.models), config.epochs)
@@ -332,7 +397,7 @@ def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume:
     _log_dataset(log, dataset, load_seconds)
     session = _session(started_wall, distribution, load_seconds)
     if stored is None:
-        writer, to_train = _new_run(config, dataset, session), list(config.models)
+        writer, to_train = _new_run(config, dataset, session, on_run_folder), list(config.models)
     else:
         writer, to_train, removed = _resumed_run(config, Path(resume), stored, dataset, session)
         kept = [name for name in config.models if name not in to_train]

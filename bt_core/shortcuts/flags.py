@@ -203,6 +203,7 @@ def background_class_part(recall: float, false_rate: float) -> dict:
 def thresholds() -> dict[str, float]:
     """The documented thresholds, by name (stored with every measured run)."""
     return {
+        "SEVERITY_UNSAFE": SEVERITY_UNSAFE,
         "OUTSIDE_HEAD_LIMIT": OUTSIDE_HEAD_LIMIT,
         "OUTSIDE_HEAD_MARGIN": OUTSIDE_HEAD_MARGIN,
         "BACKGROUND_CLASS_LIMIT": BACKGROUND_CLASS_LIMIT,
@@ -233,3 +234,47 @@ def shortcut_score(parts: Mapping[str, Mapping[str, Any]]) -> float:
     values = np.array([float(p["part"]) for p in parts.values()], dtype=np.float64)
     values = values[np.isfinite(values)]
     return float(values.mean()) if len(values) else float("nan")
+
+
+# --------------------------------------------------------------------------- severity
+#
+# The parts above say where a model looks; they do not say how much of its behaviour a change
+# of source would move. The severity does (bt_core.shortcuts.counterfactual.source_following_share):
+# the expected share of the model's decisions that follow the source rather than the anatomy,
+# measured by giving each test image's head the outside (background and border band) of an
+# image of another class and counting the decisions that go to that class, beyond the same
+# swap within the class. Its reading, for a user: "if the images came from a site whose
+# outside looks like that of class d, about this share of the decisions would move to d".
+# It is measured on the run's own test images, so it needs no external data, and it is a
+# lower bound for shortcuts that live inside the head (intensity style, scanner noise):
+# ``style_severity`` (the same rule on the style-match probe) is stored beside it as evidence.
+#
+# The rule for "unsafe": the severity's lower 95 % bound above SEVERITY_UNSAFE. A tenth of
+# the decisions dictated by the outside of the head is more than any clinical reader would
+# accept, and the bound, not the point, keeps a small test set from raising the alarm on
+# noise. Above SEVERITY_UNSAFE with a lower bound below it: "uncertain" (more test images
+# would decide). benchmarks/severity_validation.py checks that the severity orders models by
+# their measured drop on a shifted source; docs/results.md has the table.
+
+SEVERITY_UNSAFE = 0.10
+UNSAFE, UNCERTAIN, NO_EVIDENCE, NOT_MEASURED = "unsafe", "uncertain", "no evidence", "not measured"
+
+
+def severity_verdict(severity: Mapping[str, Any] | None) -> str:
+    """:data:`UNSAFE`, :data:`UNCERTAIN`, :data:`NO_EVIDENCE` or :data:`NOT_MEASURED` for a
+    stored severity record (the rule above)."""
+    if not isinstance(severity, Mapping):
+        return NOT_MEASURED
+    value, low = _number(severity.get("severity")), _number(severity.get("ci_low"))
+    if not np.isfinite(value):
+        return NOT_MEASURED
+    if np.isfinite(low) and low > SEVERITY_UNSAFE:
+        return UNSAFE
+    return UNCERTAIN if value > SEVERITY_UNSAFE else NO_EVIDENCE
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

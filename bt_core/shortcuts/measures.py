@@ -20,7 +20,7 @@ import pandas as pd
 
 from bt_core.metrics import metrics_from_predictions
 from bt_core.regions import border_band, resize_maps
-from bt_core.shortcuts import attention, audit, clusters, flags, probes
+from bt_core.shortcuts import attention, audit, clusters, counterfactual, flags, probes
 from bt_core.shortcuts.source_probe import source_probe
 
 # Deletion / insertion needs 2 x (steps + 1) forward passes per image: a fixed, class
@@ -138,8 +138,9 @@ def _cluster_record(result: clusters.ClusterResult, ids: np.ndarray, candidates:
 def _probe_parts(
     predict: Predict, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
     boxes: np.ndarray | None, heads: np.ndarray, summary: pd.DataFrame, baselines: pd.DataFrame,
-) -> tuple[dict[str, pd.DataFrame], dict[str, dict], np.ndarray]:
-    """The probe tables per group, the flag parts per group and the background-only predictions."""
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict], np.ndarray, np.ndarray]:
+    """The probe tables per group, the flag parts per group, the background-only predictions
+    and the probabilities on the original images."""
     probabilities = probes.probe_probabilities(predict, images, heads, boxes)
     probe_rows = {"all": probes.probe_summary(probabilities, labels, class_names)}
     for index, name in enumerate(class_names):
@@ -157,7 +158,25 @@ def _probe_parts(
         recall = float(np.mean(background_pred[own] == index)) if own.any() else float("nan")
         false_rate = float(np.mean(background_pred[others] == index)) if others.any() else float("nan")
         parts[name]["background_class"] = flags.background_class_part(recall, false_rate)
-    return probe_rows, parts, background_pred
+    return probe_rows, parts, background_pred, probabilities["original"][1]
+
+
+def counterfactual_record(
+    predict: Predict, images: np.ndarray, labels: np.ndarray, heads: np.ndarray,
+    class_names: Sequence[str], original_proba: np.ndarray, seed: int,
+) -> dict[str, Any]:
+    """The counterfactual probes of one model (:mod:`bt_core.shortcuts.counterfactual`) and
+    the severities built from them: ``severity`` from the source swaps (the headline),
+    ``style_severity`` from the style match (evidence; it also moves contrast inside the head)."""
+    # Every ordered class pair: a mark can tie two tumor classes as well as tumor and no tumor.
+    table = counterfactual.counterfactual_table(
+        predict, images, labels, heads, class_names, all_pairs=True, seed=seed, original_proba=original_proba)
+    counts = {name: int((labels == index).sum()) for index, name in enumerate(class_names)}
+    return {
+        "counterfactual": table.to_dict("records"),
+        "severity": counterfactual.source_following_share(table, counts),
+        "style_severity": counterfactual.source_following_share(table, counts, probes=("style_match",)),
+    }
 
 
 def _strategy_clusters(maps: np.ndarray, off_head: np.ndarray, ids: np.ndarray, predicted: np.ndarray,
@@ -198,8 +217,9 @@ def measure_model(
     :func:`attention.attention_table` of ``maps`` (made once by the caller, which stores
     its shares beside the maps); ``heads``: the usable head masks."""
     summary = attention.summarize_attention(table)
-    probe_rows, parts, background_pred = _probe_parts(
+    probe_rows, parts, background_pred, original_proba = _probe_parts(
         predict, images, labels, class_names, boxes, heads, summary, baselines)
+    severities = counterfactual_record(predict, images, labels, heads, class_names, original_proba, seed)
     sample = stratified_sample(labels, FAITHFULNESS_IMAGES, seed)
     curves = probes.deletion_insertion(predict, images[sample], maps[sample], predicted[sample],
                                        steps=FAITHFULNESS_STEPS)
@@ -226,6 +246,7 @@ def measure_model(
             "insertion_curve": np.round(curves["insertion"].mean(axis=0), 4).tolist(),
         },
         "clusters": cluster_records,
+        **severities,
     }
     columns = ["id", "label", "pred", "background_pred", "has_box", *attention.MEASURES,
                "deletion_auc", "insertion_auc", "cluster"]

@@ -49,6 +49,10 @@ class RunConfig:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.img_size < 32:
             raise ValueError(f"img-size must be at least 32 px, got {self.img_size}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch-size must be at least 1, got {self.batch_size}")
+        if self.max_per_class is not None and self.max_per_class < 1:
+            raise ValueError(f"max-per-class must be at least 1, got {self.max_per_class}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}")
         if self.workers < 1:

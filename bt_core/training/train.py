@@ -6,6 +6,11 @@ Augmentation runs on the device by default: a training-only wrapper
 the compiled train step, while ``model`` itself (what is saved, explained and served) never
 contains the augmentation layer. ``augment="numpy"`` keeps the older host-side augmentation.
 
+With a :class:`~bt_core.training.backup.Recovery` the history is written after every epoch and
+the training state is backed up, so an interrupted model continues from its last finished epoch
+(what is and is not restored: :mod:`bt_core.training.backup`). A loss that becomes NaN or
+infinite stops the model with :class:`LossBecameNaN`, naming the epoch.
+
 Backend-agnostic Keras 3: the only TensorFlow import sits on a TensorFlow-only path.
 """
 
@@ -22,7 +27,18 @@ import numpy as np
 import pandas as pd
 
 from bt_core.artifacts import HISTORY_COLUMNS
+from bt_core.artifacts.files import naming_a_full_disk
 from bt_core.training.augment import build_augmenter
+from bt_core.training.backup import (
+    FinishedPhase,
+    Recovery,
+    Restored,
+    finish_phase,
+    load_weights,
+    phase_backup_callbacks,
+    phase_end_path,
+    restore,
+)
 from bt_core.training.batches import ImageBatches, balanced_class_weights
 from bt_core.training.config import AUGMENT_MODES
 from bt_core.data.dataset import SplitArrays
@@ -36,6 +52,7 @@ AUGMENT_DEVICE, AUGMENT_NUMPY, AUGMENT_NONE = AUGMENT_MODES
 PHASE_SCRATCH = "scratch"
 PHASE_HEAD = "head"  # pretrained base frozen
 PHASE_FINE_TUNE = "fine_tune"  # everything trainable
+MIN_LEARNING_RATE = 1e-7  # the floor of the plateau reductions
 
 
 @dataclass
@@ -46,16 +63,49 @@ class TrainResult:
     best_epoch: int
     phases: list[str]
     batch_size: int = 0  # as trained (data-parallel rounds it up to a multiple of the devices)
+    restored_epochs: int = 0  # epochs an earlier, interrupted session had finished
+
+
+class LossBecameNaN(RuntimeError):
+    """Training diverged: the loss became NaN or infinite (the message names the epoch)."""
+
+
+class StopOnNaNLoss(keras.callbacks.TerminateOnNaN):
+    """Keras' TerminateOnNaN (checked every batch), raising :class:`LossBecameNaN` with the
+    epoch, so the model is recorded as failed and never saved as done."""
+
+    # It only raises, so Keras may dispatch it off the training thread (JAX) without a sync
+    # per batch; the error then surfaces a few batches later, in the same epoch.
+    async_safe = True
+
+    def __init__(self, first_epoch: int):
+        super().__init__(raise_error=True)
+        self.first_epoch = first_epoch
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        try:
+            super().on_batch_end(batch, logs)
+        except RuntimeError as exc:
+            kind = "NaN" if np.isnan((logs or {}).get("loss", np.nan)) else "infinite"
+            raise LossBecameNaN(f"loss became {kind} at epoch {self.first_epoch + self.epoch + 1}") from exc
 
 
 class HistoryRecorder(keras.callbacks.Callback):
-    """One row per epoch across phases, with the learning rate actually used."""
+    """One row per epoch across phases, with the learning rate actually used; ``write`` (if
+    given) receives the whole table after every epoch, so a crash keeps the finished epochs
+    and the dashboard can follow a model while it trains."""
 
-    def __init__(self, phase: str, first_epoch: int, rows: list[dict]):
+    def __init__(self, phase: str, first_epoch: int, rows: list[dict],
+                 write: Callable[[pd.DataFrame], None] | None = None):
         super().__init__()
         self.phase = phase
         self.first_epoch = first_epoch
         self.rows = rows
+        self.write = write
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -64,6 +114,8 @@ class HistoryRecorder(keras.callbacks.Callback):
             row[key] = float(logs[key]) if key in logs else float("nan")
         row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         self.rows.append(row)
+        if self.write is not None:
+            self.write(pd.DataFrame(self.rows, columns=HISTORY_COLUMNS))
 
 
 ProgressHook = Callable[[dict], None]
@@ -165,26 +217,41 @@ def loss_for(spec: ModelSpec) -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy()
 
 
-def _phase_callbacks(
-    spec: ModelSpec, phase: str, learning_rate: float, first_epoch: int, rows: list[dict],
-    progress: ProgressHook | None, epochs: int, phase_names: list[str],
-) -> tuple[keras.callbacks.EarlyStopping, list[keras.callbacks.Callback]]:
-    """One phase's callbacks: warm-up (when the recipe has one), early stopping (returned
-    too: it knows the phase's best epoch), learning-rate reduction, history and progress."""
+def _plateau_callbacks(spec: ModelSpec) -> tuple[keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau]:
+    """Early stopping (best weights restored) and learning-rate reduction, both on the val loss."""
     recipe = spec.recipe
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=recipe.patience, restore_best_weights=True
     )
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=recipe.reduce_lr_factor, patience=recipe.reduce_lr_patience, min_lr=MIN_LEARNING_RATE
+    )
+    return early_stopping, reduce_lr
+
+
+def _phase_callbacks(
+    spec: ModelSpec, phase: str, learning_rate: float, first_epoch: int, rows: list[dict],
+    progress: ProgressHook | None, epochs: int, phase_names: list[str],
+    recovery: Recovery | None = None, restored: Restored | None = None,
+) -> tuple[keras.callbacks.EarlyStopping, list[keras.callbacks.Callback]]:
+    """One phase's callbacks, in the order they run: warm-up (when the recipe has one), early
+    stopping (returned too: it knows the phase's best epoch), learning-rate reduction, the NaN
+    guard, history, with ``recovery`` the backup (``restored``: the state this phase continues
+    from), and progress. The history row is written before the backup, so a backup never
+    covers an epoch the history lacks."""
+    recipe = spec.recipe
+    early_stopping, reduce_lr = _plateau_callbacks(spec)
     callbacks: list[keras.callbacks.Callback] = []
     if recipe.warmup_epochs > 0:
         callbacks.append(LinearWarmup(learning_rate, recipe.warmup_epochs))
     callbacks += [
         early_stopping,
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=recipe.reduce_lr_factor, patience=recipe.reduce_lr_patience, min_lr=1e-7
-        ),
-        HistoryRecorder(phase, first_epoch, rows),
+        reduce_lr,
+        StopOnNaNLoss(first_epoch),
+        HistoryRecorder(phase, first_epoch, rows, recovery.write_history if recovery is not None else None),
     ]
+    if recovery is not None:
+        callbacks += phase_backup_callbacks(recovery.folder, phase, early_stopping, reduce_lr, restored)
     if progress is not None:
         hook = progress
         callbacks.append(ProgressCallback(lambda e: hook({**e, "phase_names": phase_names}), phase, epochs, first_epoch))
@@ -208,6 +275,20 @@ def _training_batches(
     return train_batches, val_batches
 
 
+def _load_finished_phases(
+    model: keras.Model, recovery: Recovery | None, restored: Restored
+) -> tuple[int, float, list[np.ndarray] | None]:
+    """Put the weights of the phases an earlier session finished back (the model ends where the
+    last one ended); their best (epoch, val loss, weights)."""
+    best_epoch, best_loss, best_weights = 0, math.inf, None
+    for record in restored.finished:
+        phase_weights = load_weights(phase_end_path(recovery.folder, record.phase))
+        model.set_weights(phase_weights)
+        if record.best_loss < best_loss:
+            best_epoch, best_loss, best_weights = record.best_epoch, record.best_loss, phase_weights
+    return best_epoch, best_loss, best_weights
+
+
 def train_model(
     model: keras.Model,
     spec: ModelSpec,
@@ -222,12 +303,15 @@ def train_model(
     progress: ProgressHook | None = None,
     workers: int = 1,
     devices: int = 1,
+    recovery: Recovery | None = None,
 ) -> TrainResult:
     """Fit ``model`` (built from ``spec``) in place; best weights (lowest val loss) are restored.
 
     ``augment``: ``"device"`` (RandomAffine in a training-only wrapper, scaled by the recipe's
     ``augment_strength``), ``"numpy"`` (host-side, per batch) or ``"none"``. ``workers``:
     threads preparing batches. ``devices``: data-parallel replicas (batches split evenly).
+    ``recovery``: write the history after every epoch and back the training up there,
+    continuing from what an interrupted session left (:mod:`bt_core.training.backup`).
     """
     recipe = spec.recipe
     mode = check_augment_mode(augment)
@@ -240,25 +324,49 @@ def train_model(
     augmenter = (build_augmenter(recipe.augment_strength, fill_value=black_level(spec.preprocessing), seed=seed)
                  if mode == AUGMENT_DEVICE else None)
     fitted = training_model(model, augmenter)
-    rows: list[dict] = []
     phases = _phases(spec, weights)
     phase_names = [p[0] for p in phases]
+    restored = restore(recovery, phase_names, epochs, *_plateau_callbacks(spec)) if recovery else Restored()
+    for note in restored.notes:
+        recovery.say(f"{spec.name}: {note}")
+    rows: list[dict] = [dict(row) for row in restored.rows]
+    for _ in rows:  # the shuffles and host augmentation an uninterrupted run would be at
+        train_batches.on_epoch_end()
     started = time.perf_counter()
-    best_epoch, best_loss, best_weights = 0, math.inf, None
-    for phase, learning_rate, backbone_trainable in phases:
+    best_epoch, best_loss, best_weights = _load_finished_phases(model, recovery, restored)
+    finished = list(restored.finished)
+    for index, (phase, learning_rate, backbone_trainable) in enumerate(phases):
+        if index < len(restored.finished):
+            continue
         if spec.family == "backbone":
             set_backbone_trainable(model, backbone_trainable)
         fitted.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss_for(spec),
                        metrics=["accuracy"], jit_compile=jit_compile_setting())
-        first_epoch = len(rows)
+        resumed = restored if index == len(restored.finished) and restored.epochs_done else None
+        done = resumed.epochs_done if resumed else 0
+        first_epoch = len(rows) - done
         early_stopping, callbacks = _phase_callbacks(
-            spec, phase, learning_rate, first_epoch, rows, progress, epochs, phase_names
+            spec, phase, learning_rate, first_epoch, rows, progress, epochs, phase_names, recovery, resumed
         )
-        fitted.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks, verbose=0)
-        if early_stopping.best < best_loss:
+        if resumed:
+            recovery.say(f"{spec.name}: continuing phase {phase} after epoch {len(rows)} "
+                         f"(restored from {recovery.folder})")
+        # Keras keeps a restored start epoch on the model; each phase starts from its own backup.
+        fitted._initial_epoch = None
+        # A phase early stopping had already ended runs no further epoch.
+        phase_epochs = done if resumed and resumed.plateau.stopped else epochs
+        with naming_a_full_disk(recovery.folder) if recovery else contextlib.nullcontext():
+            fitted.fit(train_batches, validation_data=val_batches, epochs=phase_epochs, callbacks=callbacks, verbose=0)
+        phase_weights = model.get_weights()
+        if early_stopping.best is not None and early_stopping.best < best_loss:
             best_loss = float(early_stopping.best)
             best_epoch = first_epoch + early_stopping.best_epoch + 1
-            best_weights = model.get_weights()
+            best_weights = phase_weights
+        if recovery is not None:
+            loss = float(early_stopping.best) if early_stopping.best is not None else math.inf
+            record = FinishedPhase(phase, len(rows) - first_epoch, loss, first_epoch + early_stopping.best_epoch + 1)
+            finish_phase(recovery.folder, record, phase_weights, finished)
+            finished.append(record)
     # A fine-tuning phase that never beat the head phase must not leave its weights behind.
     if best_weights is not None:
         model.set_weights(best_weights)
@@ -269,6 +377,7 @@ def train_model(
         best_epoch=best_epoch,
         phases=phase_names,
         batch_size=batch_size,
+        restored_epochs=len(restored.rows),
     )
 
 

@@ -73,6 +73,11 @@ def curves_page() -> None:
     if opened is None:
         return
     run, model_data = opened
+    one = common.one_class_test(run)
+    if one is not None:  # every curve and area here needs images of both sides
+        st.info(f"ROC and precision-recall curves, their areas and the tumor vs no tumor ROC: **{one.text}**. "
+                "A curve needs positives and negatives; the Models page shows what one class allows.")
+        return
     kind, class_name, model = choose(run, list(model_data))
     left, right = st.columns(2)
     with left:

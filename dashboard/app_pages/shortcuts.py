@@ -1,8 +1,10 @@
 """Shortcuts page: which models are right for the wrong reasons?
 
 Everything comes from the run's shortcut measures (``shortcuts/``, written by
-``python train_all.py --explain RUN_DIR``): a verdict row per model (score, flags, parts,
-next to what a centred-Gaussian or random map gets), then for one model its parts per
+``python train_all.py --explain RUN_DIR``): first each model's severity (the share of its
+decisions that follow the source rather than the anatomy, from counterfactual probes), then a
+verdict row per model (score, flags, parts, next to what a centred-Gaussian or random map
+gets), then for one model its parts per
 class, where each precomputed explanation method looks, the probes, the deletion /
 insertion curves, its most suspect images (each opens on the Inspect page), its strategy
 clusters, and the dataset audit. No model is loaded and no
@@ -21,7 +23,7 @@ from bt_core.artifacts import ArtifactError, Run, ShortcutSummary
 from dashboard import loaders, presentation
 from dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
 from dashboard.run_picker import open_selected_run
-from dashboard.views import common, shortcut_audit, shortcut_clusters, shortcut_model
+from dashboard.views import common, severity, shortcut_audit, shortcut_clusters, shortcut_model
 from dashboard.views import shortcuts as view
 from dashboard.widget_state import drop_stale_choice
 
@@ -70,6 +72,36 @@ def open_summary(run: Run) -> ShortcutSummary | None:
     return summary
 
 
+# --------------------------------------------------------------------------- severity
+
+
+def show_severity(run: Run, summary: ShortcutSummary, accuracies: Mapping[str, Any]) -> None:
+    table = severity.severity_table(summary, accuracies)
+    unsafe = (table[severity.VERDICT] == "unsafe").any()
+    (st.warning if unsafe else st.info)(severity.severity_headline(summary))
+    presentation.show_table(table, presentation.file_stem(run.run_id, "shortcuts-severity"),
+                            styled=severity.style_severity_table(table))
+    records = view.models(summary)
+    st.markdown("\n".join(f"- {severity.severity_sentence(name, records[name])}" for name in table[severity.MODEL]))
+    st.caption(severity.severity_caption())
+    if table[severity.SEVERITY].isna().any():
+        st.caption("Models without a severity were measured before the counterfactual probes existed; measure again:")
+        st.code(view.measure_command(run.directory), language="bash")
+
+
+def show_counterfactuals(run: Run, name: str, record: Mapping[str, Any]) -> None:
+    st.markdown("**Counterfactual probes** (the severity's evidence)")
+    rows = severity.probe_rows(record)
+    if rows.empty:
+        st.caption("No counterfactual probes stored for this model (measured before they existed).")
+        return
+    presentation.show_table(rows, presentation.file_stem(run.run_id, "shortcuts-counterfactual", name),
+                            styled=severity.style_probe_rows(rows))
+    st.caption("Value: the share of the changed images whose decision went to the donor's class (source swap, "
+               "style) or changed at all (border, controls); its Wilson 95% interval; chance: a blind guess; "
+               "control: the same change within the class; excess: value minus control (what the severity counts).")
+
+
 # --------------------------------------------------------------------------- verdict
 
 
@@ -87,6 +119,11 @@ def show_verdict(run: Run, summary: ShortcutSummary, accuracies: Mapping[str, An
     skipped = view.skipped_line(summary)
     if skipped:
         st.caption(f"Not measured: {skipped}")
+    one = common.one_class_test(run)
+    if one is not None:
+        st.caption(f"The test images are all {one.class_name}, so chance is 100% and background-only accuracy "
+                   "cannot flag; the probes' *Called tumor* under *Background only* says how often a model still "
+                   "calls tumor with the head blacked out.")
 
 
 # --------------------------------------------------------------------------- one model
@@ -98,6 +135,7 @@ def show_model(run: Run, summary: ShortcutSummary, name: str, record: Mapping[st
         st.markdown("\n".join(f"- **{view.flag_label(flag)}**: {flag.get('sentence', '')}" for flag in flags))
     else:
         st.markdown(f"**{name}** raises no flag.")
+    guarded("The counterfactual probes", show_counterfactuals, run, name, record)
     st.markdown("**Parts per class**")
     parts = shortcut_model.parts_table(record)
     presentation.show_table(parts, presentation.file_stem(run.run_id, "shortcuts-parts", name),
@@ -254,7 +292,10 @@ def show_audit(run: Run, summary: ShortcutSummary) -> None:
     audit = summary.audit
     st.markdown("**Source probe**")
     probe = shortcut_audit.source_probe_table(audit)
-    if probe.empty:
+    one = common.one_class_test(run)
+    if probe.empty and one is not None:
+        st.caption(f"Source probe: {one.text} (it tells classes apart, so it needs two).")
+    elif probe.empty:
         st.caption("Not measured (it needs two classes with two test images each).")
     else:
         for region, values in view.mapping(audit.get("source_probe")).items():
@@ -277,8 +318,11 @@ def show_audit(run: Run, summary: ShortcutSummary) -> None:
         presentation.show_table(by_split, presentation.file_stem(run.run_id, "shortcuts-duplicates-by-split"))
     with right:
         metrics = shortcut_audit.dedup_metrics_table(duplicates, view.stored_metrics(run))
+        styled = shortcut_audit.style_dedup_metrics(metrics)
+        if one is not None:
+            styled = common.mark_not_measurable(styled, shortcut_audit.dedup_columns_comparing_classes())
         presentation.show_table(metrics, presentation.file_stem(run.run_id, "shortcuts-deduplicated-metrics"),
-                                styled=shortcut_audit.style_dedup_metrics(metrics))
+                                styled=styled)
         st.caption(shortcut_audit.DEDUP_CAPTION)
     try:
         pairs = loaders.load_duplicates(run.directory)
@@ -307,6 +351,9 @@ def shortcuts_page() -> None:
         return
     st.caption(view.measured_caption(summary, common.METHOD_LABELS))
     accuracies = {name: metrics.get("accuracy") for name, metrics in view.stored_metrics(run).items()}
+    st.subheader("Severity")
+    guarded("The severity", show_severity, run, summary, accuracies)
+    st.subheader("Where the maps look")
     guarded("The verdict", show_verdict, run, summary, accuracies)
 
     records = view.models(summary)

@@ -10,6 +10,7 @@ import streamlit as st
 from bt_core.artifacts import Run
 from dashboard import loaders, presentation
 from dashboard.run_picker import open_run_models
+from dashboard.views import common
 from dashboard.views import significance as view
 
 ALPHA = 0.05
@@ -40,6 +41,11 @@ def show_pairs(run: Run, pairs: pd.DataFrame) -> None:
 
 def show_differences(run: Run) -> None:
     st.subheader("Differences in macro AUC and macro F1")
+    one = common.one_class_test(run)
+    if one is not None:  # both compare classes
+        st.info(f"Macro AUC and macro F1 differences: **{one.text}**. McNemar above still compares "
+                f"how often each model calls the {one.class_name} images right.")
+        return
     table = view.difference_table(loaders.load_metric_differences(run.directory), ALPHA, p_as_text=True)
     styled = table.style.format({"A − B": "{:+.3f}"}, na_rep="—")
     presentation.show_table(table, presentation.file_stem(run.run_id, "metric-differences"), styled=styled)

@@ -41,6 +41,9 @@ def training_page() -> None:
     if run is None:
         return
     histories = view.histories(run)
+    problems = view.history_problems(run)
+    if problems:
+        st.caption("No curves: " + "; ".join(f"**{name}** ({reason})" for name, reason in problems.items()))
     if not histories:
         st.info("No model of this run has a training history.")
         return

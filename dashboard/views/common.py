@@ -7,12 +7,15 @@ value reads as NaN (a blank cell), never a crash.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from bt_core.data.splits import SPLITS
+from bt_core.metrics import one_class
 
 # Column names of the models table (what the user reads, so spelled for people).
 MODEL = "Model"
@@ -74,3 +77,30 @@ def split_totals(counts: Mapping[str, Any]) -> dict[str, int]:
 def image_positions(archive_ids: Sequence[str], wanted_ids: Sequence[str]) -> np.ndarray:
     """Positions in test_images.npz of ``wanted_ids``; -1 for an id not in the archive."""
     return pd.Index(np.asarray(archive_ids, dtype=str)).get_indexer(np.asarray(wanted_ids, dtype=str))
+
+
+@dataclass(frozen=True)
+class OneClass:
+    """Test images of one class (an external folder of tumor scans only): the class, its
+    index, and what a page shows where a score that compares classes would be."""
+
+    class_name: str
+    class_index: int
+    text: str  # "not measurable: the folder holds tumor images only"
+
+
+def one_class_test(run: Any) -> OneClass | None:
+    """The run's test images' one class (:class:`OneClass`), or None when they hold several."""
+    split = run.split
+    labels = split.loc[split["split"].astype(str) == "test", "label"].astype(str).unique()
+    if len(labels) != 1 or labels[0] not in run.class_names:
+        return None
+    where = one_class.FOLDER if run.is_evaluation else one_class.TEST_SET
+    name = str(labels[0])
+    return OneClass(name, list(run.class_names).index(name), one_class.not_measurable_text(name, where))
+
+
+def mark_not_measurable(styled: Styler, columns: Sequence[str]) -> Styler:
+    """``styled`` with the blank cells of ``columns`` reading "not measurable"."""
+    shown = [column for column in columns if column in styled.data.columns]
+    return styled.format(None, subset=shown, na_rep=one_class.NOT_MEASURABLE) if shown else styled

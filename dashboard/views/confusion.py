@@ -150,6 +150,8 @@ def confusion_figure(
     shares = row_normalize(counts)
     values = shares if normalized else counts
     text = [[f"{v:.0%}" if normalized else f"{v:d}" for v in row] for row in values]
+    if normalized:  # a class without test images (a one-class folder's others) has no shares
+        text = [row if total else [common.MISSING] * len(row) for row, total in zip(text, counts.sum(axis=1))]
     figure = go.Figure(
         go.Heatmap(
             z=values,

@@ -17,7 +17,8 @@ from pandas.io.formats.style import Styler
 from plotly.subplots import make_subplots
 
 from bt_core.artifacts import STATUS_DONE, Run
-from bt_core.metrics import scores
+from bt_core.data.classes import negative_class_index
+from bt_core.metrics import one_class, scores
 from bt_core.metrics.run_comparison import ModelData
 from dashboard.views import common
 
@@ -231,6 +232,52 @@ def leaderboard_table(run: Run, scores_table: pd.DataFrame, excluded: Mapping[st
     return table
 
 
+def not_measurable_columns(class_names: Sequence[str], present: int) -> list[str]:
+    """The leaderboard columns that test images of the one class ``present`` cannot score:
+    those that compare classes, and tumor specificity (tumor images) or sensitivity (no-tumor)."""
+    keys = set(one_class.SCORES_NEEDING_TWO_CLASSES)
+    negative = negative_class_index(class_names)
+    if negative is not None:
+        keys.add("tumor_sensitivity" if present == negative else "tumor_specificity")
+    columns = [column for column, key in SCORE_COLUMNS.items() if key in keys]
+    return columns + [column for column, key in CI_COLUMNS.items() if key in one_class.BOOTSTRAP_NEEDING_TWO_CLASSES]
+
+
+def mark_not_measurable(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The leaderboard with the interval texts of ``columns`` reading "not measurable" (the
+    number columns stay NaN: :func:`style_leaderboard` shows the same words there)."""
+    marked = table.copy()
+    for column in columns:
+        if column in CI_COLUMNS and column in marked:
+            marked[column] = one_class.NOT_MEASURABLE
+    return marked
+
+
+ONE_CLASS_COLUMNS = [common.MODEL, "Measure", "Value", "Wilson 95% lower", "Wilson 95% upper", "Called right",
+                     "Images"]
+
+
+def one_class_table(model_data: Mapping[str, ModelData], class_names: Sequence[str]) -> pd.DataFrame:
+    """What test images of one class allow, per model: the share called their class
+    (sensitivity, specificity or recall) with its 95% Wilson interval (bt_core.metrics.one_class);
+    empty when the images hold several classes."""
+    rows = []
+    for name, data in model_data.items():
+        record = one_class.one_class_record(data.y_true, np.asarray(data.proba).argmax(axis=1), list(class_names))
+        if record is None:
+            continue
+        rows.append({common.MODEL: name, "Measure": f"{record['measure']} ({record['class']})",
+                     "Value": record["value"], "Wilson 95% lower": record["ci_low"],
+                     "Wilson 95% upper": record["ci_high"], "Called right": record["successes"],
+                     "Images": record["n"]})
+    return pd.DataFrame(rows, columns=ONE_CLASS_COLUMNS)
+
+
+def style_one_class_table(table: pd.DataFrame) -> Styler:
+    shares = {column: "{:.1%}" for column in ("Value", "Wilson 95% lower", "Wilson 95% upper")}
+    return table.style.format(shares, na_rep=common.MISSING)
+
+
 def best_rows(table: pd.DataFrame, column: str) -> pd.Series:
     """Boolean mask of the best value(s) of one leaderboard column (direction per column)."""
     values = pd.to_numeric(table[column], errors="coerce").astype("float64")
@@ -263,10 +310,12 @@ def leaderboard_formats() -> dict[str, Any]:
     return formats
 
 
-def style_leaderboard(table: pd.DataFrame) -> Styler:
-    """The leaderboard as shown: percentages, 3-decimal AUCs and losses, best values marked."""
+def style_leaderboard(table: pd.DataFrame, not_measurable: Sequence[str] = ()) -> Styler:
+    """The leaderboard as shown: percentages, 3-decimal AUCs and losses, best values marked;
+    the blank cells of ``not_measurable`` columns read "not measurable"."""
     formats = {column: fmt for column, fmt in leaderboard_formats().items() if column in table.columns}
-    return table.style.format(formats, na_rep=common.MISSING).apply(leaderboard_styles, axis=None)
+    styled = table.style.format(formats, na_rep=common.MISSING).apply(leaderboard_styles, axis=None)
+    return common.mark_not_measurable(styled, not_measurable)
 
 
 def formatted_leaderboard(table: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from bt_core.metrics import one_class
 from dashboard.views.common import as_number
 from dashboard.views.shortcuts import CHANCE, MODEL, mapping
 
@@ -91,6 +92,12 @@ def duplicates_by_split(duplicates: Mapping[str, Any]) -> pd.DataFrame:
 
 
 DEDUP_METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro F1", "macro_auc": "Macro AUC"}
+
+
+def dedup_columns_comparing_classes() -> list[str]:
+    """The columns of :func:`dedup_metrics_table` that test images of one class cannot score."""
+    return [column for key, label in DEDUP_METRICS.items() if key in one_class.BOOTSTRAP_NEEDING_TWO_CLASSES
+            for column in (label, f"{label} (de-dup)", f"Δ {label}")]
 
 
 def dedup_metrics_table(duplicates: Mapping[str, Any], original: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

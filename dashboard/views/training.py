@@ -25,6 +25,12 @@ def histories(run: Run, models: Sequence[str] | None = None) -> dict[str, pd.Dat
     }
 
 
+def history_problems(run: Run) -> dict[str, str]:
+    """Why a model has no training curves (its history.csv is unreadable), by model."""
+    return {name: str(model.history_problem) for name, model in run.models.items()
+            if getattr(model, "history_problem", None)}
+
+
 def best_epoch(run: Run, model: str) -> float | None:
     value = common.as_number(run.models[model].entry.best_epoch)
     return value if np.isfinite(value) else None
