@@ -80,6 +80,7 @@ def rows_of_run(run_dir: Path, kind: str, rate: str) -> list[dict]:
             "severity_low": severity.get("ci_low", float("nan")),
             "severity_high": severity.get("ci_high", float("nan")),
             "driving_pair": severity.get("driving_pair", ""),
+            "swap_severity": (record.get("swap_severity") or {}).get("severity", float("nan")),
             "style_severity": (record.get("style_severity") or {}).get("severity", float("nan")),
             "old_score": record.get("score", float("nan")),
         })
@@ -98,7 +99,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def correlations(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Spearman's rho (and its p) of each measure with the measured drop, over all rows."""
     result = {}
-    for measure in ("severity", "style_severity", "old_score"):
+    for measure in ("severity", "swap_severity", "style_severity", "old_score"):
         values = table[[measure, "drop"]].dropna()
         if len(values) >= 3 and values[measure].nunique() > 1:
             rho, p = spearmanr(values[measure], values["drop"])

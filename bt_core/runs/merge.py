@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from bt_core.artifacts import (
+    BACKUP_DIR,
     SPLIT,
     STATUS_DONE,
     STATUS_FAILED,

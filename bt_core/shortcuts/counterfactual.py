@@ -614,8 +614,8 @@ def source_following_share(
     Returns a flat, JSON-ready dict: ``severity``, ``ci_low``, ``ci_high``, ``covered_share``,
     ``driving_pair`` (``"recipient -> donor"``, ``""`` when nothing follows the source),
     ``probes``, ``interval``, and per class ``part.<class>``, ``weight.<class>``,
-    ``pair.<class>``, ``flip_to_donor.<class>``, ``control.<class>``, ``ci_low.<class>``,
-    ``ci_high.<class>``.
+    ``pair.<class>``, ``probe.<class>`` (the probe of that pair), ``flip_to_donor.<class>``,
+    ``control.<class>``, ``ci_low.<class>``, ``ci_high.<class>``.
     """
     missing = [column for column in COLUMNS if column not in table.columns]
     if missing:
@@ -635,19 +635,19 @@ def source_following_share(
         weight = count / total
         measured = rows[(rows["recipient_class"].astype(str) == name) & np.isfinite(rows["excess"].astype(float))]
         part = part_low = part_high = flip = control = math.nan
-        pair = ""
+        pair = probe = ""
         if len(measured):
             best = measured.loc[measured["excess"].astype(float).idxmax()]
             part, flip, control = float(best["excess"]), float(best["flip_to_donor"]), float(best["control"])
             part_low = max(0.0, float(best["ci_low"]) - control)
             part_high = max(0.0, float(best["ci_high"]) - control)
-            pair = f"{name} -> {best['donor_class']}"
+            pair, probe = f"{name} -> {best['donor_class']}", str(best["probe"])
             severity, covered = severity + weight * part, covered + weight
             low, high = low + weight * part_low, high + weight * part_high
             if weight * part > driver_share:
                 driver, driver_share = pair, weight * part
         result.update({
-            f"part.{name}": part, f"weight.{name}": weight, f"pair.{name}": pair,
+            f"part.{name}": part, f"weight.{name}": weight, f"pair.{name}": pair, f"probe.{name}": probe,
             f"flip_to_donor.{name}": flip, f"control.{name}": control,
             f"ci_low.{name}": part_low, f"ci_high.{name}": part_high,
         })

@@ -242,12 +242,14 @@ def shortcut_score(parts: Mapping[str, Mapping[str, Any]]) -> float:
 # of source would move. The severity does (bt_core.shortcuts.counterfactual.source_following_share):
 # the expected share of the model's decisions that follow the source rather than the anatomy,
 # measured by giving each test image's head the outside (background and border band) of an
-# image of another class and counting the decisions that go to that class, beyond the same
-# swap within the class. Its reading, for a user: "if the images came from a site whose
-# outside looks like that of class d, about this share of the decisions would move to d".
-# It is measured on the run's own test images, so it needs no external data, and it is a
-# lower bound for shortcuts that live inside the head (intensity style, scanner noise):
-# ``style_severity`` (the same rule on the style-match probe) is stored beside it as evidence.
+# image of another class, or its head the intensity style of the no-tumor class, and counting
+# the decisions that go to that class, beyond the same change within the class (the control);
+# per class the probe that moves it most counts. Its reading, for a user: "if the images came
+# from a site that looks like class d, about this share of the decisions would move to d".
+# It is measured on the run's own test images, so it needs no external data. Both sides are
+# needed: on a border-marked set the source lives outside the head, on brain-tumor-mri in the
+# head's intensity style (the Br35H no-tumor look); ``swap_severity`` and ``style_severity``
+# keep them apart. It is a lower bound for what no probe moves (scanner noise, resolution).
 #
 # The rule for "unsafe": the severity's lower 95 % bound above SEVERITY_UNSAFE. A tenth of
 # the decisions dictated by the outside of the head is more than any clinical reader would

@@ -27,6 +27,8 @@ from bt_core.shortcuts.source_probe import source_probe
 # stratified sample keeps it to minutes on a CPU.
 FAITHFULNESS_IMAGES = 96
 FAITHFULNESS_STEPS = 10
+# The probes whose flips to the donor's class count as following the source.
+SEVERITY_PROBES = ("source_swap", "style_match")
 # Class-level parts and flags need this many test images of the class.
 MIN_CLASS_IMAGES = 10
 # Clusters need enough maps per class for a kNN graph to mean something.
@@ -166,15 +168,19 @@ def counterfactual_record(
     class_names: Sequence[str], original_proba: np.ndarray, seed: int,
 ) -> dict[str, Any]:
     """The counterfactual probes of one model (:mod:`bt_core.shortcuts.counterfactual`) and
-    the severities built from them: ``severity`` from the source swaps (the headline),
-    ``style_severity`` from the style match (evidence; it also moves contrast inside the head)."""
+    the severities built from them: ``severity`` (the headline) from the source swaps and the
+    style match together, each class counted by the probe that moves it most; its two sides
+    ``swap_severity`` (the outside of the head) and ``style_severity`` (the head's intensity
+    style) beside it. On brain-tumor-mri the source lives in the style (the Br35H no-tumor
+    look), on a border-marked set outside the head: either alone misses one of them."""
     # Every ordered class pair: a mark can tie two tumor classes as well as tumor and no tumor.
     table = counterfactual.counterfactual_table(
         predict, images, labels, heads, class_names, all_pairs=True, seed=seed, original_proba=original_proba)
     counts = {name: int((labels == index).sum()) for index, name in enumerate(class_names)}
     return {
         "counterfactual": table.to_dict("records"),
-        "severity": counterfactual.source_following_share(table, counts),
+        "severity": counterfactual.source_following_share(table, counts, probes=SEVERITY_PROBES),
+        "swap_severity": counterfactual.source_following_share(table, counts, probes=("source_swap",)),
         "style_severity": counterfactual.source_following_share(table, counts, probes=("style_match",)),
     }
 

@@ -17,8 +17,9 @@ from dashboard.views.common import as_number
 from dashboard.views.shortcuts import mapping, models, percent
 
 MODEL, ACCURACY, SEVERITY, LOW, HIGH = "Model", "Test accuracy", "Severity", "Low (95%)", "High (95%)"
-VERDICT, DRIVER, STYLE, OLD_SCORE = "Verdict", "Driving swap", "Style severity", "Parts score (old)"
-SEVERITY_COLUMNS = [MODEL, ACCURACY, SEVERITY, LOW, HIGH, VERDICT, DRIVER, STYLE, OLD_SCORE]
+VERDICT, DRIVER, SWAP, STYLE, OLD_SCORE = ("Verdict", "Driving probe", "Outside swap only", "Style only",
+                                           "Parts score (old)")
+SEVERITY_COLUMNS = [MODEL, ACCURACY, SEVERITY, LOW, HIGH, VERDICT, DRIVER, SWAP, STYLE, OLD_SCORE]
 
 PROBE_LABELS = {
     "source_swap": "Source swap",
@@ -59,18 +60,19 @@ def severity_table(summary: ShortcutSummary, accuracies: Mapping[str, Any]) -> p
             HIGH: as_number(severity.get("ci_high")),
             VERDICT: verdict(record),
             DRIVER: str(severity.get("driving_pair") or ""),
+            SWAP: as_number(mapping(mapping(record).get("swap_severity")).get("severity")),
             STYLE: as_number(mapping(mapping(record).get("style_severity")).get("severity")),
             OLD_SCORE: as_number(mapping(record).get("score")),
         })
     table = pd.DataFrame(rows, columns=SEVERITY_COLUMNS)
-    numeric = [ACCURACY, SEVERITY, LOW, HIGH, STYLE, OLD_SCORE]
+    numeric = [ACCURACY, SEVERITY, LOW, HIGH, SWAP, STYLE, OLD_SCORE]
     table[numeric] = table[numeric].astype("float64")
     return table.sort_values(SEVERITY, ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
 
 def style_severity_table(table: pd.DataFrame) -> Styler:
     colours = {flags.UNSAFE: "background-color: #f8d7da", flags.UNCERTAIN: "background-color: #fff3cd"}
-    return (table.style.format("{:.1%}", subset=[ACCURACY, SEVERITY, LOW, HIGH, STYLE], na_rep="not measured")
+    return (table.style.format("{:.1%}", subset=[ACCURACY, SEVERITY, LOW, HIGH, SWAP, STYLE], na_rep="not measured")
             .format("{:.2f}", subset=[OLD_SCORE], na_rep="n/a")
             .map(lambda value: colours.get(value, ""), subset=[VERDICT]))
 
@@ -102,8 +104,10 @@ def severity_sentence(name: str, record: Mapping[str, Any]) -> str:
     recipient, _, donor = pair.partition(" -> ")
     flip = percent(as_number(severity.get(f"flip_to_donor.{recipient}")))
     control = percent(as_number(severity.get(f"control.{recipient}")))
-    return (text + f". Most of it: {flip} of its {recipient} images are called {donor} once they get the outside "
-            f"of a {donor} image (a {recipient} image's outside moves {control}).")
+    change = (f"the outside of a {donor} image" if severity.get(f"probe.{recipient}") != "style_match"
+              else f"the intensity style of the {donor} class")
+    return (text + f". Most of it: {flip} of its {recipient} images are called {donor} once they get {change} "
+            f"(the same change within {recipient} moves {control}).")
 
 
 def probe_rows(record: Mapping[str, Any]) -> pd.DataFrame:
@@ -135,9 +139,10 @@ def style_probe_rows(table: pd.DataFrame) -> Styler:
 
 def severity_caption() -> str:
     return (f"Severity: the expected share of a model's decisions that follow the source rather than the anatomy. "
-            "Each test image keeps its head and gets the outside (background and border band) of an image of another "
-            "class; the severity weights, per class, the largest share of decisions that then go to the donor's class, "
-            "beyond the same swap between two images of the class (the control). "
+            "Each test image keeps its anatomy and gets either the outside (background and border band) of an image "
+            "of another class, or the intensity style of the no-tumor class inside its head; the severity weights, per "
+            "class, the largest share of decisions that then go to the donor's class, beyond the same change within "
+            "the class (the control). "
             f"Unsafe: its lower 95% bound above {flags.SEVERITY_UNSAFE:.0%}; uncertain: the point above, the bound not. "
-            "Style severity: the same with the head's intensities matched to the no-tumor class (evidence; it also "
-            "moves contrast inside the head). The parts score is the earlier mean of where the maps look.")
+            "Outside swap only / style only: the two sides of it. The parts score is the earlier mean of where the "
+            "maps look.")
