@@ -43,7 +43,7 @@ from bt_core.artifacts import (
     write_maps,
     write_shortcuts,
 )
-from bt_core.shortcuts import counterfactual, flags
+from bt_core.shortcuts import counterfactual, flags, severity
 
 CLASS_NAMES = ["glioma", "meningioma", "notumor", "pituitary"]
 # Images per class in each split.
@@ -433,7 +433,7 @@ def shortcut_record(
              "mean_map": mean_map, "clever_hans_candidate": False},
         ]}},
         "counterfactual": table,
-        "severity": counterfactual.source_following_share(pd.DataFrame(table), counts.to_dict()),
+        "severity": severity.source_following_share(pd.DataFrame(table), counts.to_dict()),
         "seconds": 1.0,
     }
 

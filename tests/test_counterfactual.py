@@ -15,18 +15,16 @@ import pandas as pd
 import pytest
 
 from bt_core.regions import border_band
+from bt_core.shortcuts.severity import source_following_share
 from bt_core.shortcuts.counterfactual import (
     COLUMNS,
-    blank_border,
     border_table,
     counterfactual_table,
-    match_style,
-    source_following_share,
     source_swap_table,
     style_table,
-    swap_outside_head,
     wilson_interval,
 )
+from bt_core.shortcuts.source_changes import blank_border, match_style, swap_outside_head
 
 SIZE = 32
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]

@@ -10,20 +10,7 @@ probabilities (N, C)``, always called through :func:`~bt_core.shortcuts.probes.p
 on chunks of ``batch_size`` images. The tables pool every changed image of all their probes,
 so ``predict`` sees ``ceil(images / batch_size)`` calls in all, never one per probe.
 
-Image changes (fills chosen so the fill is no cue):
-
-- :func:`swap_outside_head`: the recipient's head pixels are kept bit for bit; every pixel
-  outside it (background and border band) is the donor's pixel, except where the donor's own
-  head lies: there it is the donor's per-channel median background (its pixels outside its
-  head; 0 when the donor has none), so the donor's anatomy never leaks in.
-- :func:`match_style`: inside each image's head, grey level ``g`` becomes the reference level
-  at ``g``'s quantile (mid-rank) in this head, the reference being the pooled grey histogram
-  of the reference images' heads (quantile mapping with ``np.interp``). The grey levels' map
-  is applied to each channel value alike (exact for grey MRI, R = G = B). Outside the head
-  nothing changes. Noise level and sharpness are not matched.
-- :func:`blank_border`: the border band (:func:`bt_core.regions.border_band`) set to 0 or
-  inpainted (OpenCV Telea, radius :data:`INPAINT_RADIUS`) from its inside neighbourhood. Given
-  head masks, the band's pixels inside the head are kept (cropped heads reach the frame).
+Image changes: :mod:`bt_core.shortcuts.source_changes` (fills chosen so the fill is no cue).
 
 Drawing (seeded, deterministic): only images with a head found (a mask with pixels inside and
 outside; ``usable_head_masks`` makes a failed mask all head) take part; the others are counted
@@ -57,33 +44,35 @@ Rows of every table (flat columns: :data:`COLUMNS`):
   none); ``excess``: ``max(0, value - control)``.
 - ``note``: why a row has ``n = 0`` (a class with no images never raises), else ``""``.
 
-:func:`source_following_share` turns the swap rows into one severity with a meaning (its
-docstring).
+:func:`bt_core.shortcuts.severity.source_following_share` turns the rows into one severity with a
+meaning (its docstring).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from bt_core.data.classes import negative_class_index
-from bt_core.regions import border_band, check_images, check_labels, to_gray, usable_head_masks
+from bt_core.metrics import one_class
+from bt_core.regions import border_band, check_images, check_labels
 from bt_core.shortcuts.probes import DEFAULT_BATCH, Predict, predict_proba
+from bt_core.shortcuts.source_changes import (
+    BORDER_METHODS,
+    BORDER_WIDTH,
+    apply_style,
+    blank_border,
+    checked_masks,
+    pooled_style,
+    swap_outside_head,
+)
 
-# Border band of the border probes, as in the source probe (bt_core.shortcuts.source_probe).
-BORDER_WIDTH = 0.1
 # Recipients per class: at 50 a flip rate's Wilson 95 % interval is at most +-0.14 wide.
 PER_CLASS = 50
-# Telea's neighbourhood in pixels: small, so the fill comes from right inside the band.
-INPAINT_RADIUS = 3
-# Two-sided 95 % normal quantile of the Wilson intervals.
-Z_95 = 1.959963984540054
-BORDER_METHODS = ("black", "inpaint")
 
 COLUMNS = (
     "probe", "recipient_class", "donor_class", "n", "excluded",
@@ -92,133 +81,8 @@ COLUMNS = (
     "measure", "value", "ci_low", "ci_high", "chance", "control", "excess", "note",
 )
 SWAP_PROBES = ("source_swap",)
-
-
-# --------------------------------------------------------------------------- image changes
-
-
-def _masks(masks: np.ndarray | None, images: np.ndarray, name: str) -> np.ndarray:
-    """Bool ``(N, H, W)`` masks of ``images``; None gives their usable head masks."""
-    if masks is None:
-        return usable_head_masks(images)[0]
-    masks = np.asarray(masks)
-    if masks.shape != images.shape[:3]:
-        raise ValueError(f"{name} must be (N, H, W) = {images.shape[:3]}, got {masks.shape}")
-    return masks.astype(bool)
-
-
-def background_medians(images: np.ndarray, heads: np.ndarray) -> np.ndarray:
-    """uint8 ``(N, 3)``: each image's per-channel median outside its head (0 when all head)."""
-    images = check_images(images)
-    heads = _masks(heads, images, "heads")
-    medians = np.zeros((len(images), 3), np.uint8)
-    for i, (image, head) in enumerate(zip(images, heads)):
-        outside = image[~head]
-        if len(outside):
-            medians[i] = np.round(np.median(outside, axis=0)).astype(np.uint8)
-    return medians
-
-
-def swap_outside_head(
-    recipients: np.ndarray,
-    recipient_heads: np.ndarray,
-    donors: np.ndarray,
-    donor_heads: np.ndarray,
-) -> np.ndarray:
-    """Each recipient's head on its donor's outside (rule in the module docstring).
-
-    All four arrays pair up by position: images uint8 ``(N, H, W, 3)`` of one shape, heads
-    bool ``(N, H, W)``. Returns new uint8 images.
-    """
-    recipients, donors = check_images(recipients), check_images(donors)
-    if donors.shape != recipients.shape:
-        raise ValueError(f"donors must have the recipients' shape {recipients.shape}, got {donors.shape}")
-    recipient_heads = _masks(recipient_heads, recipients, "recipient_heads")
-    donor_heads = _masks(donor_heads, donors, "donor_heads")
-    fills = background_medians(donors, donor_heads)
-    outside = np.where(donor_heads[..., None], fills[:, None, None, :], donors)
-    return np.where(recipient_heads[..., None], recipients, outside)
-
-
-@dataclass(frozen=True)
-class _Quantiles:
-    """The grey levels present in a histogram and their mid-rank quantiles (increasing)."""
-
-    levels: np.ndarray
-    quantiles: np.ndarray
-
-
-def _quantiles(counts: np.ndarray) -> _Quantiles:
-    cdf = np.cumsum(counts) / counts.sum()
-    mid = cdf - counts / (2.0 * counts.sum())
-    present = counts > 0
-    return _Quantiles(np.flatnonzero(present).astype(np.float64), mid[present])
-
-
-def _head_histogram(image: np.ndarray, head: np.ndarray) -> np.ndarray:
-    return np.bincount(to_gray(image)[head], minlength=256)
-
-
-def pooled_style(images: np.ndarray, heads: np.ndarray) -> _Quantiles:
-    """The grey-level quantiles of all ``images``' head pixels pooled; ValueError if none."""
-    images = check_images(images)
-    heads = _masks(heads, images, "reference_heads")
-    counts = sum(_head_histogram(image, head) for image, head in zip(images, heads))
-    if counts.sum() == 0:
-        raise ValueError("reference_heads hold no head pixel to take a style from")
-    return _quantiles(counts)
-
-
-def _match(images: np.ndarray, heads: np.ndarray, style: _Quantiles) -> np.ndarray:
-    out = images.copy()
-    levels = np.arange(256, dtype=np.float64)
-    for i, (image, head) in enumerate(zip(images, heads)):
-        if not head.any():
-            continue
-        own = _quantiles(_head_histogram(image, head))
-        # Every value 0..255 gets a quantile, so a channel value that is no grey level maps too.
-        lut = np.interp(np.interp(levels, own.levels, own.quantiles), style.quantiles, style.levels)
-        out[i][head] = np.round(lut).astype(np.uint8)[image[head]]
-    return out
-
-
-def match_style(
-    images: np.ndarray,
-    heads: np.ndarray,
-    reference_images: np.ndarray,
-    reference_heads: np.ndarray,
-) -> np.ndarray:
-    """``images`` with each head's grey histogram mapped onto the reference heads' pooled one.
-
-    Quantile mapping (module docstring); pixels outside ``heads`` are unchanged, and an image
-    with an empty head mask is returned as it is.
-    """
-    images = check_images(images)
-    heads = _masks(heads, images, "heads")
-    return _match(images, heads, pooled_style(reference_images, reference_heads))
-
-
-def blank_border(
-    images: np.ndarray,
-    width: float = BORDER_WIDTH,
-    method: str = "black",
-    heads: np.ndarray | None = None,
-) -> np.ndarray:
-    """``images`` with the border band of relative ``width`` set to 0 (``"black"``) or
-    inpainted from inside (``"inpaint"``, Telea). ``heads``: band pixels inside them are kept."""
-    images = check_images(images)
-    if method not in BORDER_METHODS:
-        raise ValueError(f"method must be one of {BORDER_METHODS}, got {method!r}")
-    band = np.broadcast_to(border_band(images.shape[1:3], width), images.shape[:3])
-    if heads is not None:
-        band = band & ~_masks(heads, images, "heads")
-    if method == "black":
-        return np.where(band[..., None], np.uint8(0), images)
-    out = images.copy()
-    for i in np.flatnonzero(band.any(axis=(1, 2))):
-        mask = band[i].astype(np.uint8)
-        out[i] = cv2.inpaint(np.ascontiguousarray(images[i]), mask, INPAINT_RADIUS, cv2.INPAINT_TELEA)
-    return out
+# What counterfactual_table can hold: source swaps, style match (+ border), border blank.
+KINDS = ("swaps", "styles", "borders")
 
 
 # --------------------------------------------------------------------------- predicting
@@ -263,15 +127,10 @@ class _Batcher:
 # --------------------------------------------------------------------------- rows
 
 
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval of a binomial share; (NaN, NaN) for no trials."""
-    if trials <= 0:
-        return math.nan, math.nan
-    share = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (share + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """The Wilson 95 % interval of :func:`bt_core.metrics.one_class.wilson_interval`;
+    (NaN, NaN) for no trials (a row with n = 0 never raises)."""
+    return one_class.wilson_interval(successes, trials) if trials > 0 else (math.nan, math.nan)
 
 
 @dataclass
@@ -341,7 +200,7 @@ class _Probes:
         if len(self.class_names) < 2:
             raise ValueError(f"counterfactual probes need at least 2 classes, got {self.class_names}")
         self.labels = check_labels(labels, len(self.images), len(self.class_names))
-        self.heads = _masks(heads, self.images, "heads")
+        self.heads = checked_masks(heads, self.images, "heads")
         if per_class < 1:
             raise ValueError(f"per_class must be >= 1, got {per_class}")
         if batch_size < 1:
@@ -443,7 +302,7 @@ class _Probes:
             for suffix, style_class, measure, note in (("", negative, "flip_to_donor", no_style),
                                                        ("_control", r, "changed", "")):
                 style = styles[style_class]
-                result = _match(images, heads, style) if len(recipients) and style is not None else None
+                result = apply_style(images, heads, style) if len(recipients) and style is not None else None
                 note = "" if result is not None or not len(recipients) else note
                 control = None if suffix else "style_match_control"
                 self.add(f"style_match{suffix}", r, style_class, measure, result, control, note)
@@ -486,77 +345,6 @@ class _Probes:
 # --------------------------------------------------------------------------- tables
 
 
-def source_swap_table(
-    predict: Predict,
-    images: np.ndarray,
-    labels: Sequence[int] | np.ndarray,
-    heads: np.ndarray | None,
-    class_names: Sequence[str],
-    *,
-    all_pairs: bool = False,
-    per_class: int = PER_CLASS,
-    seed: int = 0,
-    batch_size: int = DEFAULT_BATCH,
-    original_proba: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Source swaps: class r's heads on class d's outside, per ordered pair r != d, plus one
-    ``source_swap_control`` row per recipient class (donor of the same class).
-
-    Pairs: every pair with the no-tumor class on either side (``negative_class_index``);
-    every ordered pair when there is no such class or ``all_pairs``. ``heads``: usable head
-    masks ``(N, H, W)`` (None: found here). ``original_proba``: the model's ``(N, C)``
-    probabilities of ``images`` when already known (not predicted again). Columns and
-    drawing: module docstring.
-    """
-    probes = _Probes(predict, images, labels, heads, class_names, per_class, seed, batch_size, original_proba)
-    probes.add_source_swaps(all_pairs)
-    return probes.table()
-
-
-def style_table(
-    predict: Predict,
-    images: np.ndarray,
-    labels: Sequence[int] | np.ndarray,
-    heads: np.ndarray | None,
-    class_names: Sequence[str],
-    *,
-    per_class: int = PER_CLASS,
-    border_width: float = BORDER_WIDTH,
-    seed: int = 0,
-    batch_size: int = DEFAULT_BATCH,
-    original_proba: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Tumor images (every class but no-tumor) in the no-tumor class's style, alone and with
-    the border blanked (black, inpaint), each against the same change in their own class's
-    style. Flips count towards the no-tumor class. Empty (with :data:`COLUMNS`) without a
-    no-tumor class. Arguments as :func:`source_swap_table`."""
-    probes = _Probes(predict, images, labels, heads, class_names, per_class, seed, batch_size, original_proba)
-    probes.check_width(border_width)
-    probes.add_styles(border_width)
-    return probes.table()
-
-
-def border_table(
-    predict: Predict,
-    images: np.ndarray,
-    labels: Sequence[int] | np.ndarray,
-    heads: np.ndarray | None,
-    class_names: Sequence[str],
-    *,
-    per_class: int = PER_CLASS,
-    border_width: float = BORDER_WIDTH,
-    seed: int = 0,
-    batch_size: int = DEFAULT_BATCH,
-    original_proba: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Every class with its border band blanked outside the head (black, inpaint): how often
-    the decision changes. Arguments as :func:`source_swap_table`."""
-    probes = _Probes(predict, images, labels, heads, class_names, per_class, seed, batch_size, original_proba)
-    probes.check_width(border_width)
-    probes.add_borders(border_width)
-    return probes.table()
-
-
 def counterfactual_table(
     predict: Predict,
     images: np.ndarray,
@@ -564,6 +352,7 @@ def counterfactual_table(
     heads: np.ndarray | None,
     class_names: Sequence[str],
     *,
+    kinds: Sequence[str] = KINDS,
     all_pairs: bool = False,
     per_class: int = PER_CLASS,
     border_width: float = BORDER_WIDTH,
@@ -571,89 +360,44 @@ def counterfactual_table(
     batch_size: int = DEFAULT_BATCH,
     original_proba: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Every counterfactual probe of one model in one flat table (:data:`COLUMNS`): source
-    swaps and controls, style match and controls, border blank, style + border and controls.
+    """Every counterfactual probe of one model in one flat table (:data:`COLUMNS`); ``kinds``
+    (:data:`KINDS`) picks source swaps and controls, style match (alone and with the border
+    blanked) and controls, border blank. The same recipients serve every kind, the originals
+    are predicted once and every image of every probe goes through one batcher. Strings, ints
+    and floats only: ``to_csv`` stores it and ``read_csv`` gives it back.
 
-    The rows are those of :func:`source_swap_table`, :func:`style_table` and
-    :func:`border_table` with the same arguments (same recipients), but the originals are
-    predicted once and every image of every probe goes through one batcher. Strings, ints and
-    floats only: ``to_csv`` stores it and ``read_csv`` gives it back.
+    Pairs of the swaps: every pair with the no-tumor class on either side
+    (``negative_class_index``); every ordered pair when there is no such class or ``all_pairs``.
+    ``heads``: usable head masks ``(N, H, W)`` (None: found here). ``original_proba``: the
+    model's ``(N, C)`` probabilities of ``images`` when already known (not predicted again).
+    Columns and drawing: module docstring.
     """
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown probe kinds {unknown}; known: {list(KINDS)}")
     probes = _Probes(predict, images, labels, heads, class_names, per_class, seed, batch_size, original_proba)
     probes.check_width(border_width)
-    probes.add_source_swaps(all_pairs)
-    probes.add_styles(border_width)
-    probes.add_borders(border_width)
+    if "swaps" in kinds:
+        probes.add_source_swaps(all_pairs)
+    if "styles" in kinds:
+        probes.add_styles(border_width)
+    if "borders" in kinds:
+        probes.add_borders(border_width)
     return probes.table()
 
 
-# --------------------------------------------------------------------------- severity
+def source_swap_table(predict: Predict, images: np.ndarray, labels, heads, class_names, **options) -> pd.DataFrame:
+    """Source swaps: class r's heads on class d's outside, per pair r != d, plus one
+    ``source_swap_control`` row per recipient class. Options as :func:`counterfactual_table`."""
+    return counterfactual_table(predict, images, labels, heads, class_names, kinds=("swaps",), **options)
 
 
-def source_following_share(
-    table: pd.DataFrame,
-    class_counts: Mapping[str, int] | pd.Series,
-    probes: Sequence[str] = SWAP_PROBES,
-) -> dict[str, float | str]:
-    """Expected share of the model's decisions that follow the source rather than the anatomy.
+def style_table(predict: Predict, images: np.ndarray, labels, heads, class_names, **options) -> pd.DataFrame:
+    """Tumor images in the no-tumor class's style, alone and with the border blanked, each
+    against the same change in their own class's style; empty without a no-tumor class."""
+    return counterfactual_table(predict, images, labels, heads, class_names, kinds=("styles",), **options)
 
-    For each class r: ``part_r = max over donors d of excess(r -> d)``, where ``excess =
-    max(0, flip_to_donor(r -> d) - control_changed(r))``: the share of r's images whose
-    decision goes to the donor's class when only the outside of the head changes, beyond how
-    often any change of outside moves it. ``severity = sum_r w_r part_r`` with ``w_r`` the
-    class's share of ``class_counts`` (its test-set count). A class without a measured row
-    (no pair, n = 0, no control) counts 0 and is left out of ``covered_share``: the severity is
-    then a lower bound. ``probes``: the probes whose ``flip_to_donor`` rows count
-    (``("source_swap", "style_match")`` to count style as source too).
 
-    Interval: each part's is the Wilson 95 % interval of its driving pair's flip rate minus
-    the control's point value, clipped at 0; the severity's sums the parts' bounds weighted
-    (wider than a joint interval; ignores the control's own noise and that the driving pair
-    is the largest of several).
-
-    Returns a flat, JSON-ready dict: ``severity``, ``ci_low``, ``ci_high``, ``covered_share``,
-    ``driving_pair`` (``"recipient -> donor"``, ``""`` when nothing follows the source),
-    ``probes``, ``interval``, and per class ``part.<class>``, ``weight.<class>``,
-    ``pair.<class>``, ``probe.<class>`` (the probe of that pair), ``flip_to_donor.<class>``,
-    ``control.<class>``, ``ci_low.<class>``, ``ci_high.<class>``.
-    """
-    missing = [column for column in COLUMNS if column not in table.columns]
-    if missing:
-        raise ValueError(f"table lacks the counterfactual columns {missing}")
-    counts = {str(name): float(count) for name, count in dict(class_counts).items()}
-    total = sum(counts.values())
-    if total <= 0 or any(count < 0 for count in counts.values()):
-        raise ValueError(f"class_counts must be non-negative with a positive sum, got {counts}")
-    rows = table[table["probe"].isin(list(probes)) & (table["measure"] == "flip_to_donor")]
-    unknown = sorted(set(rows["recipient_class"].astype(str)) - set(counts))
-    if unknown:
-        raise ValueError(f"class_counts has no count for the table's classes {unknown}")
-    result: dict[str, float | str] = {}
-    severity = low = high = covered = 0.0
-    driver, driver_share = "", 0.0
-    for name, count in counts.items():
-        weight = count / total
-        measured = rows[(rows["recipient_class"].astype(str) == name) & np.isfinite(rows["excess"].astype(float))]
-        part = part_low = part_high = flip = control = math.nan
-        pair = probe = ""
-        if len(measured):
-            best = measured.loc[measured["excess"].astype(float).idxmax()]
-            part, flip, control = float(best["excess"]), float(best["flip_to_donor"]), float(best["control"])
-            part_low = max(0.0, float(best["ci_low"]) - control)
-            part_high = max(0.0, float(best["ci_high"]) - control)
-            pair, probe = f"{name} -> {best['donor_class']}", str(best["probe"])
-            severity, covered = severity + weight * part, covered + weight
-            low, high = low + weight * part_low, high + weight * part_high
-            if weight * part > driver_share:
-                driver, driver_share = pair, weight * part
-        result.update({
-            f"part.{name}": part, f"weight.{name}": weight, f"pair.{name}": pair, f"probe.{name}": probe,
-            f"flip_to_donor.{name}": flip, f"control.{name}": control,
-            f"ci_low.{name}": part_low, f"ci_high.{name}": part_high,
-        })
-    return {
-        "severity": severity, "ci_low": low, "ci_high": high, "covered_share": covered,
-        "driving_pair": driver, "probes": ",".join(probes),
-        "interval": "Wilson 95% of the driving pair's flip rate minus its control, weighted sum of the parts' bounds",
-        **result,
-    }
+def border_table(predict: Predict, images: np.ndarray, labels, heads, class_names, **options) -> pd.DataFrame:
+    """Every class with its border band blanked outside the head (black, inpaint)."""
+    return counterfactual_table(predict, images, labels, heads, class_names, kinds=("borders",), **options)

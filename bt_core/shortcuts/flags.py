@@ -239,7 +239,7 @@ def shortcut_score(parts: Mapping[str, Mapping[str, Any]]) -> float:
 # --------------------------------------------------------------------------- severity
 #
 # The parts above say where a model looks; they do not say how much of its behaviour a change
-# of source would move. The severity does (bt_core.shortcuts.counterfactual.source_following_share):
+# of source would move. The severity does (bt_core.shortcuts.severity.source_following_share):
 # the expected share of the model's decisions that follow the source rather than the anatomy,
 # measured by giving each test image's head the outside (background and border band) of an
 # image of another class, or its head the intensity style of the no-tumor class, and counting

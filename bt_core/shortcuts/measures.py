@@ -20,7 +20,7 @@ import pandas as pd
 
 from bt_core.metrics import metrics_from_predictions
 from bt_core.regions import border_band, resize_maps
-from bt_core.shortcuts import attention, audit, clusters, counterfactual, flags, probes
+from bt_core.shortcuts import attention, audit, clusters, counterfactual, flags, probes, severity
 from bt_core.shortcuts.source_probe import source_probe
 
 # Deletion / insertion needs 2 x (steps + 1) forward passes per image: a fixed, class
@@ -179,9 +179,9 @@ def counterfactual_record(
     counts = {name: int((labels == index).sum()) for index, name in enumerate(class_names)}
     return {
         "counterfactual": table.to_dict("records"),
-        "severity": counterfactual.source_following_share(table, counts, probes=SEVERITY_PROBES),
-        "swap_severity": counterfactual.source_following_share(table, counts, probes=("source_swap",)),
-        "style_severity": counterfactual.source_following_share(table, counts, probes=("style_match",)),
+        "severity": severity.source_following_share(table, counts, probes=SEVERITY_PROBES),
+        "swap_severity": severity.source_following_share(table, counts, probes=("source_swap",)),
+        "style_severity": severity.source_following_share(table, counts, probes=("style_match",)),
     }
 
 

@@ -28,7 +28,7 @@ def histories(run: Run, models: Sequence[str] | None = None) -> dict[str, pd.Dat
 def history_problems(run: Run) -> dict[str, str]:
     """Why a model has no training curves (its history.csv is unreadable), by model."""
     return {name: str(model.history_problem) for name, model in run.models.items()
-            if getattr(model, "history_problem", None)}
+            if model.history_problem}
 
 
 def best_epoch(run: Run, model: str) -> float | None:
