@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_inspect.py [--models resnet50,vgg16,...] [--size 224]
 
 (a) Precomputed: one image's maps for every model, from opening the maps files to the
-    overlays built (dashboard.views.inspect: map, colour, stored head and box, shares), with
+    overlays built (bt_dashboard.views.inspect: map, colour, stored head and box, shares), with
     synthetic CAM-like maps files of ``--n-images`` test images at the stored 64 px.
 (b) Live: each model (random weights, saved as model.keras and loaded back, as the
     dashboard does, Grad-CAM views traced by ``warm_up`` as part of the load) explains
@@ -75,8 +75,8 @@ def bench_precomputed(names: list[str], size: int, n_images: int, repeats: int) 
     from bt_core.artifacts import load_maps, maps_path, write_maps
     from bt_core.regions import head_mask
     from bt_core.runs.analyze import default_map_size
-    from dashboard.views import inspect as it
-    from dashboard.views import inspect_pictures as pictures
+    from bt_dashboard.views import inspect as it
+    from bt_dashboard.views import inspect_pictures as pictures
 
     rng = np.random.default_rng(0)
     map_size = default_map_size(size)
@@ -155,7 +155,7 @@ def bench_live(names: list[str], size: int, repeats: int, max_n: int) -> tuple[l
             def explain(method: str, **options):
                 return lambda: explain_spec(model, spec, image, method, class_index=0, **options)
 
-            # As the dashboard loads a model (dashboard.loaders): load, then trace Grad-CAM.
+            # As the dashboard loads a model (bt_dashboard.loaders): load, then trace Grad-CAM.
             row["prepare"], _ = timed(lambda: warm_up(model, spec))
             row["gradcam_first"], _ = timed(explain("gradcam"))
             row["gradcam"] = median_seconds(explain("gradcam"), repeats)

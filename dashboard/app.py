@@ -10,9 +10,9 @@ the run picker.
 
 import streamlit as st
 
-from dashboard import presentation, settings
-from dashboard.run_picker import render_run_picker
-from dashboard.sidebar import render_sidebar_tools
+from bt_dashboard import presentation, settings
+from bt_dashboard.run_picker import render_run_picker
+from bt_dashboard.sidebar import render_sidebar_tools
 
 presenting = presentation.presentation_enabled()
 st.set_page_config(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.views import inspect as inspect_view
+from bt_dashboard.views import inspect as inspect_view
 
 
 def open_selected_row_in_inspect(table_key: str, table: pd.DataFrame) -> None:

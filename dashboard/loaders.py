@@ -28,7 +28,7 @@ from bt_core import artifacts
 from bt_core.artifacts import Manifest, Run, RunSummary
 from bt_core.metrics import run_comparison
 from bt_core.metrics.run_comparison import ModelData
-from dashboard.views import calibration, confusion, curves, models, significance
+from bt_dashboard.views import calibration, confusion, curves, models, significance
 
 if TYPE_CHECKING:  # importing the registry imports Keras: only the Inspect page's models do that
     from bt_core.models.registry import ModelSpec

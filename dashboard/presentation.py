@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from pandas.io.formats.style import Styler
 
-from dashboard.views import figures
+from bt_dashboard.views import figures
 
 PRESENTATION_KEY = "presentation_mode"
 QUERY_PARAM = "present"

@@ -17,7 +17,7 @@ from bt_core.artifacts import ArtifactError, Run, ShortcutSummary, load_shortcut
 from bt_core.data.classes import negative_class
 from bt_core.metrics import run_comparison
 from bt_core.metrics.scores import DEFAULT_BINS
-from dashboard.views import calibration, common, confusion, curves, figures, models, severity, significance, training
+from bt_dashboard.views import calibration, common, confusion, curves, figures, models, severity, significance, training
 
 # plotly.js's default topojson URL (used by geo maps only, which no report figure has)
 # points at its CDN; blanked so the file holds no CDN address at all.

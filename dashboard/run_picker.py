@@ -15,8 +15,8 @@ import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run, evaluation_dir
 from bt_core.metrics.run_comparison import ModelData
-from dashboard import loaders, settings
-from dashboard.views import run_picker as view
+from bt_dashboard import loaders, settings
+from bt_dashboard.views import run_picker as view
 
 RUN_DIR_KEY = "run_dir"
 PICKER_KEY = "run_picker"

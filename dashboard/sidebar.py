@@ -7,7 +7,7 @@ from functools import partial
 import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run
-from dashboard import loaders, presentation, report
+from bt_dashboard import loaders, presentation, report
 
 REPORT_BUTTON_KEY = "report_download"
 

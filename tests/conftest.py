@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from bt_core.artifacts import Run, load_run
 from bt_core.metrics.run_comparison import ModelData, run_model_data
-from dashboard.settings import ARTIFACTS_ENV
+from bt_dashboard.settings import ARTIFACTS_ENV
 
 from fabricate import FabricatedRun, fabricate_run, fabricate_zoo_run
 

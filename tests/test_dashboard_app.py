@@ -12,11 +12,11 @@ from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from bt_core.artifacts import MANIFEST, METRICS, model_dir, read_json, write_json
 from bt_core.metrics.scores import expected_calibration_error
-from dashboard.views import common
-from dashboard.views import models as models_view
-from dashboard import loaders
-from dashboard.settings import ARTIFACTS_ENV
-from dashboard.sidebar import report_file_name
+from bt_dashboard.views import common
+from bt_dashboard.views import models as models_view
+from bt_dashboard import loaders
+from bt_dashboard.settings import ARTIFACTS_ENV
+from bt_dashboard.sidebar import report_file_name
 from fabricate import (
     CLASS_NAMES,
     FINE_TUNE_PHASES,

@@ -25,10 +25,10 @@ from bt_core.explain import list_methods
 from bt_core.runs.analyze import analyze_run
 from bt_core.models import create_model
 from bt_core.regions import box_pixel_bounds
-from dashboard.views import common
-from dashboard.views import inspect as inspect_view
-from dashboard.views import inspect_pictures as pictures_view
-from dashboard.settings import ARTIFACTS_ENV
+from bt_dashboard.views import common
+from bt_dashboard.views import inspect as inspect_view
+from bt_dashboard.views import inspect_pictures as pictures_view
+from bt_dashboard.settings import ARTIFACTS_ENV
 from fabricate import CLASS_NAMES, fabricate_run
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"

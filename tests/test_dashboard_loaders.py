@@ -1,11 +1,11 @@
-"""dashboard.loaders.cached_by_mtime: a loader is read again exactly when a file it is keyed by changes."""
+"""bt_dashboard.loaders.cached_by_mtime: a loader is read again exactly when a file it is keyed by changes."""
 
 import os
 from pathlib import Path
 
 import pytest
 
-from dashboard.loaders import cached_by_mtime
+from bt_dashboard.loaders import cached_by_mtime
 
 
 def touch_later(path: Path) -> None:

@@ -1,9 +1,9 @@
-"""dashboard.settings: where the dashboard looks for runs."""
+"""bt_dashboard.settings: where the dashboard looks for runs."""
 
 from pathlib import Path
 import pytest
 
-from dashboard.settings import ARTIFACTS_ENV, artifacts_dir
+from bt_dashboard.settings import ARTIFACTS_ENV, artifacts_dir
 
 
 def test_command_line_beats_environment_and_default():

@@ -14,9 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from bt_core.artifacts import SHORTCUTS_SUMMARY, shortcuts_dir
 from bt_core.shortcuts import flags
-from dashboard.views import severity as severity_view
-from dashboard.views import shortcut_model as shortcut_model_view
-from dashboard.views import shortcuts as shortcuts_view
+from bt_dashboard.views import severity as severity_view
+from bt_dashboard.views import shortcut_model as shortcut_model_view
+from bt_dashboard.views import shortcuts as shortcuts_view
 from fabricate import (
     CLASS_NAMES,
     SHORTCUT_GAUSSIAN,

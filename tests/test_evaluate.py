@@ -175,7 +175,7 @@ def test_list_evaluations_skips_unreadable_and_hidden_folders(tmp_path):
 def test_dashboard_switches_every_page_to_an_evaluation(run_dir, external, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from dashboard.settings import ARTIFACTS_ENV
+    from bt_dashboard.settings import ARTIFACTS_ENV
 
     monkeypatch.setattr("sys.argv", [str(APP)])
     monkeypatch.setenv(ARTIFACTS_ENV, str(run_dir.parent))

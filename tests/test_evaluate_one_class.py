@@ -17,8 +17,8 @@ from bt_core import cli
 from bt_core.data.preprocess import preprocess_batch
 from bt_core.metrics import classification_summary, model_scores, one_class, paired_bootstrap
 from bt_core.runs.evaluate import evaluate_run, evaluation_mode
-from dashboard.views import common
-from dashboard.views import models as models_view
+from bt_dashboard.views import common
+from bt_dashboard.views import models as models_view
 from imagefolders import CLASSES, make_pool, write_images
 
 SIZE = 32
@@ -227,7 +227,7 @@ def test_one_class_scores_known_answers():
 
 def test_what_the_views_compute_for_a_one_class_evaluation(run_dir, folders):
     from bt_core.metrics import run_model_data
-    from dashboard.views import confusion as confusion_view
+    from bt_dashboard.views import confusion as confusion_view
 
     evaluation = art.load_run(art.evaluation_dir(run_dir, TUMOR))
     one = common.one_class_test(evaluation)

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 from bt_core.artifacts import load_run
-from dashboard.report import build_report
+from bt_dashboard.report import build_report
 from fabricate import fabricate_run
 
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}

@@ -14,7 +14,7 @@ import pytest
 
 from bt_core import artifacts as art
 from bt_core.metrics.run_comparison import run_model_data
-from dashboard import loaders
+from bt_dashboard import loaders
 from fabricate import fabricate_run
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]

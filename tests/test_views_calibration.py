@@ -1,13 +1,13 @@
-"""dashboard.views.calibration: the Calibration page's reliability bins, table and figure (no Streamlit)."""
+"""bt_dashboard.views.calibration: the Calibration page's reliability bins, table and figure (no Streamlit)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score
 
-from dashboard.views import calibration as view
-from dashboard.views import common
-from dashboard.views import figures
+from bt_dashboard.views import calibration as view
+from bt_dashboard.views import common
+from bt_dashboard.views import figures
 
 
 

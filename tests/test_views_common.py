@@ -1,8 +1,8 @@
-"""dashboard.views.common: the names and readers every view shares (no Streamlit)."""
+"""bt_dashboard.views.common: the names and readers every view shares (no Streamlit)."""
 
 import numpy as np
 
-from dashboard.views import common as view
+from bt_dashboard.views import common as view
 
 
 def test_image_positions_find_ids_in_the_archive():

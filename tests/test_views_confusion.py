@@ -1,11 +1,11 @@
-"""dashboard.views.confusion: the Confusion page's matrices, cells, thumbnails and figures (no Streamlit)."""
+"""bt_dashboard.views.confusion: the Confusion page's matrices, cells, thumbnails and figures (no Streamlit)."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
 
 from bt_core.artifacts import load_run
-from dashboard.views import confusion as view
+from bt_dashboard.views import confusion as view
 
 from fabricate import CLASS_NAMES
 

@@ -1,11 +1,11 @@
-"""dashboard.views.curves: the ROC & PR page's curves, areas and overlays (no Streamlit)."""
+"""bt_dashboard.views.curves: the ROC & PR page's curves, areas and overlays (no Streamlit)."""
 
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from dashboard.views import curves as view
-from dashboard.views import figures
+from bt_dashboard.views import curves as view
+from bt_dashboard.views import figures
 
 from fabricate import CLASS_NAMES
 

@@ -1,8 +1,8 @@
-"""dashboard.views.figures: what every page's figures share (no Streamlit)."""
+"""bt_dashboard.views.figures: what every page's figures share (no Streamlit)."""
 
 import pytest
 
-from dashboard.views import figures as view
+from bt_dashboard.views import figures as view
 
 
 MODELS = ["simple_cnn", "custom_cnn", "efficientnet_b0"]

@@ -1,4 +1,4 @@
-"""dashboard.views.inspect: the Inspect page's image choice, pictures and uploads (no Streamlit)."""
+"""bt_dashboard.views.inspect: the Inspect page's image choice, pictures and uploads (no Streamlit)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from bt_core.regions import box_pixel_bounds
-from dashboard.views import inspect as view
-from dashboard.views import inspect_pictures as pictures
+from bt_dashboard.views import inspect as view
+from bt_dashboard.views import inspect_pictures as pictures
 
 from imagefolders import head_image
 from fabricate import CLASS_NAMES

@@ -1,4 +1,4 @@
-"""dashboard.views.models: the Models page's overview, models table and leaderboard (no Streamlit)."""
+"""bt_dashboard.views.models: the Models page's overview, models table and leaderboard (no Streamlit)."""
 
 import dataclasses
 
@@ -9,9 +9,9 @@ from sklearn.metrics import roc_auc_score
 
 from bt_core.artifacts import Manifest, load_run
 from bt_core.metrics import run_comparison
-from dashboard.views import common
-from dashboard.views import figures
-from dashboard.views import models as view
+from bt_dashboard.views import common
+from bt_dashboard.views import figures
+from bt_dashboard.views import models as view
 
 from fabricate import CLASS_NAMES, ZOO_MODELS, ZOO_TRAIN_GAP
 from fabricate import SKIPPED, SPLIT_SIZES

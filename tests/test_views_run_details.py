@@ -1,11 +1,11 @@
-"""dashboard.views.run_details: the Run page's tables from the manifest (no Streamlit)."""
+"""bt_dashboard.views.run_details: the Run page's tables from the manifest (no Streamlit)."""
 
 import pytest
 
 from bt_core.artifacts import DatasetRecord, Evaluation, Manifest, load_manifest, load_run
-from dashboard.views import common
-from dashboard.views import models as models_view
-from dashboard.views import run_details as view
+from bt_dashboard.views import common
+from bt_dashboard.views import models as models_view
+from bt_dashboard.views import run_details as view
 
 from fabricate import CLASS_NAMES, SKIPPED, SPLIT_SIZES
 

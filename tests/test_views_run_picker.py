@@ -1,10 +1,10 @@
-"""dashboard.views.run_picker: the run picker's labels and first-run command (no Streamlit)."""
+"""bt_dashboard.views.run_picker: the run picker's labels and first-run command (no Streamlit)."""
 
 from pathlib import Path
 import pytest
 
 from bt_core.artifacts import RunSummary, load_run
-from dashboard.views import run_picker as view
+from bt_dashboard.views import run_picker as view
 
 
 @pytest.fixture

@@ -1,12 +1,12 @@
-"""dashboard.views.shortcut_audit: the Shortcuts page's dataset audit (no Streamlit)."""
+"""bt_dashboard.views.shortcut_audit: the Shortcuts page's dataset audit (no Streamlit)."""
 
 from __future__ import annotations
 
 import math
 import pytest
 
-from dashboard.views import shortcuts as shortcuts_view
-from dashboard.views import shortcut_audit as view
+from bt_dashboard.views import shortcuts as shortcuts_view
+from bt_dashboard.views import shortcut_audit as view
 
 
 def test_source_probe_sentence_says_whether_the_region_gives_the_class_away():

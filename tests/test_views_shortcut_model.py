@@ -1,4 +1,4 @@
-"""dashboard.views.shortcut_model: the Shortcuts page's one-model tabs (parts, methods, probes,
+"""bt_dashboard.views.shortcut_model: the Shortcuts page's one-model tabs (parts, methods, probes,
 worst images, clusters), without Streamlit."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.views import shortcut_clusters as clusters_view
-from dashboard.views import shortcut_model as view
-from dashboard.views import shortcuts as shortcuts_view
+from bt_dashboard.views import shortcut_clusters as clusters_view
+from bt_dashboard.views import shortcut_model as view
+from bt_dashboard.views import shortcuts as shortcuts_view
 
 from test_views_shortcuts import part, small_summary
 

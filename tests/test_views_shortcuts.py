@@ -1,4 +1,4 @@
-"""dashboard.views.shortcuts: the Shortcuts page's summary reading and verdict (no Streamlit)."""
+"""bt_dashboard.views.shortcuts: the Shortcuts page's summary reading and verdict (no Streamlit)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from bt_core.artifacts import ShortcutSummary
 from bt_core.shortcuts import flags
-from dashboard.views import shortcut_model as shortcut_model_view
-from dashboard.views import shortcuts as view
+from bt_dashboard.views import shortcut_model as shortcut_model_view
+from bt_dashboard.views import shortcuts as view
 
 
 def part(value, reference, threshold, direction="above", score=None):

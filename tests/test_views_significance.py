@@ -1,10 +1,10 @@
-"""dashboard.views.significance: the Significance page's McNemar, Cochran and bootstrap tables
+"""bt_dashboard.views.significance: the Significance page's McNemar, Cochran and bootstrap tables
 and heatmap (no Streamlit)."""
 
 import numpy as np
 import pandas as pd
 
-from dashboard.views import significance as view
+from bt_dashboard.views import significance as view
 
 
 def test_significance_tables_cover_every_pair(model_data):

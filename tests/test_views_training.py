@@ -1,10 +1,10 @@
-"""dashboard.views.training: the Training page's histories, phases and learning curves (no Streamlit)."""
+"""bt_dashboard.views.training: the Training page's histories, phases and learning curves (no Streamlit)."""
 
 import pandas as pd
 import pytest
 
-from dashboard.views import figures
-from dashboard.views import training as view
+from bt_dashboard.views import figures
+from bt_dashboard.views import training as view
 
 from fabricate import FINE_TUNED_MODEL
 

@@ -4,10 +4,10 @@ import streamlit as st
 
 from bt_core.artifacts import Run
 from bt_core.metrics.scores import DEFAULT_BINS
-from dashboard import loaders, presentation
-from dashboard.run_picker import open_model_data, open_selected_run
-from dashboard.views import calibration as view
-from dashboard.views import common, figures
+from bt_dashboard import loaders, presentation
+from bt_dashboard.run_picker import open_model_data, open_selected_run
+from bt_dashboard.views import calibration as view
+from bt_dashboard.views import common, figures
 
 BINS_KEY = "calibration_bins"
 

@@ -12,11 +12,11 @@ import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run
 from bt_core.metrics.run_comparison import ModelData
-from dashboard import loaders, presentation
-from dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
-from dashboard.run_picker import open_run_models
-from dashboard.views import common
-from dashboard.views import confusion as view
+from bt_dashboard import loaders, presentation
+from bt_dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
+from bt_dashboard.run_picker import open_run_models
+from bt_dashboard.views import common
+from bt_dashboard.views import confusion as view
 
 NORMALIZE_KEY = "confusion_normalized"
 CELL_MODEL_KEY = "confusion_cell_model"

@@ -4,10 +4,10 @@ import streamlit as st
 
 from bt_core.artifacts import Run
 from bt_core.data.classes import NO_TUMOR, negative_class
-from dashboard import loaders, presentation
-from dashboard.run_picker import open_run_models
-from dashboard.views import common, figures
-from dashboard.views import curves as view
+from bt_dashboard import loaders, presentation
+from bt_dashboard.run_picker import open_run_models
+from bt_dashboard.views import common, figures
+from bt_dashboard.views import curves as view
 
 
 def choose(run: Run, models: list[str]) -> tuple[str, str, str]:

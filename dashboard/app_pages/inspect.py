@@ -21,13 +21,13 @@ import streamlit as st
 from bt_core.artifacts import ArtifactError, Run
 from bt_core.metrics.run_comparison import ModelData
 from bt_core.explain.overlay import COLORMAPS
-from dashboard import loaders, presentation
-from dashboard.run_picker import open_run_models
-from dashboard.widget_state import drop_stale_choice
-from dashboard.views import common
-from dashboard.views import inspect as view
-from dashboard.views import inspect_pictures as pictures
-from dashboard.views.inspect import Display
+from bt_dashboard import loaders, presentation
+from bt_dashboard.run_picker import open_run_models
+from bt_dashboard.widget_state import drop_stale_choice
+from bt_dashboard.views import common
+from bt_dashboard.views import inspect as view
+from bt_dashboard.views import inspect_pictures as pictures
+from bt_dashboard.views.inspect import Display
 
 MODELS_KEY = "inspect_models"
 METHOD_KEY = "inspect_method"

@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from bt_core.artifacts import Run
-from dashboard import loaders, presentation
-from dashboard.run_picker import open_selected_run
-from dashboard.views import common, figures
-from dashboard.views import models as view
+from bt_dashboard import loaders, presentation
+from bt_dashboard.run_picker import open_selected_run
+from bt_dashboard.views import common, figures
+from bt_dashboard.views import models as view
 
 
 def show_problems(table: pd.DataFrame) -> None:

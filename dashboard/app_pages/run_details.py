@@ -3,9 +3,9 @@
 import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Manifest
-from dashboard import loaders
-from dashboard.run_picker import selected_run_dir, show_no_runs
-from dashboard.views import run_details as view
+from bt_dashboard import loaders
+from bt_dashboard.run_picker import selected_run_dir, show_no_runs
+from bt_dashboard.views import run_details as view
 
 
 def show_evaluation(manifest: Manifest) -> None:

@@ -20,12 +20,12 @@ import numpy as np
 import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run, ShortcutSummary
-from dashboard import loaders, presentation
-from dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
-from dashboard.run_picker import open_selected_run
-from dashboard.views import common, severity, shortcut_audit, shortcut_clusters, shortcut_model
-from dashboard.views import shortcuts as view
-from dashboard.widget_state import drop_stale_choice
+from bt_dashboard import loaders, presentation
+from bt_dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
+from bt_dashboard.run_picker import open_selected_run
+from bt_dashboard.views import common, severity, shortcut_audit, shortcut_clusters, shortcut_model
+from bt_dashboard.views import shortcuts as view
+from bt_dashboard.widget_state import drop_stale_choice
 
 MODEL_KEY = "shortcuts_model"
 PROBE_MEASURE_KEY = "shortcuts_probe_measure"

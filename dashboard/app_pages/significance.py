@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from bt_core.artifacts import Run
-from dashboard import loaders, presentation
-from dashboard.run_picker import open_run_models
-from dashboard.views import common
-from dashboard.views import significance as view
+from bt_dashboard import loaders, presentation
+from bt_dashboard.run_picker import open_run_models
+from bt_dashboard.views import common
+from bt_dashboard.views import significance as view
 
 ALPHA = 0.05
 

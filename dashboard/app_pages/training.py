@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from bt_core.artifacts import Run
-from dashboard import presentation
-from dashboard.run_picker import open_selected_run
-from dashboard.views import figures
-from dashboard.views import training as view
+from bt_dashboard import presentation
+from bt_dashboard.run_picker import open_selected_run
+from bt_dashboard.views import figures
+from bt_dashboard.views import training as view
 
 MODEL_KEY = "training_model"
 

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 
 from bt_core.metrics import scores
 from bt_core.metrics.run_comparison import ModelData
-from dashboard.views import common, figures
+from bt_dashboard.views import common, figures
 
 
 def reliability_by_model(model_data: Mapping[str, ModelData], n_bins: int) -> dict[str, pd.DataFrame]:

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from bt_core.artifacts import Run, probability_columns
 from bt_core.metrics import scores
 from bt_core.metrics.run_comparison import ModelData
-from dashboard.views import common
+from bt_dashboard.views import common
 
 
 def predicted_index(data: ModelData) -> np.ndarray:

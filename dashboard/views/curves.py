@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from bt_core.data.classes import negative_class_index
 from bt_core.metrics import curves as metric_curves
 from bt_core.metrics.run_comparison import ModelData
-from dashboard.views import figures
+from bt_dashboard.views import figures
 
 
 def has_tumor_class(class_names: Sequence[str]) -> bool:

@@ -1,6 +1,6 @@
 """What the Inspect page shows (no Streamlit): which test images to offer, in what order,
 which class a map explains, where a map comes from (precomputed or computed now), and the
-probability bars. The pictures, outlines and shares are in :mod:`dashboard.views.inspect_pictures`.
+probability bars. The pictures, outlines and shares are in :mod:`bt_dashboard.views.inspect_pictures`.
 
 Image filters work on the models chosen on the page (``ModelData`` of one run, rows in
 the same test-image order for every model).
@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from bt_core.artifacts import Run
 from bt_core.metrics.run_comparison import ModelData
-from dashboard.views.inspect_pictures import Picture, live_shares, prepare_upload, stored_shares
+from bt_dashboard.views.inspect_pictures import Picture, live_shares, prepare_upload, stored_shares
 
 
 INSPECT_PAGE = "app_pages/inspect.py"
@@ -216,7 +216,7 @@ def map_shares(
     shares: pd.DataFrame | None, picture: Picture, cam: np.ndarray, source: str, image_id: str | None
 ) -> dict[str, float]:
     """Where the map's mass lies: the shares the analysis pass stored (``shares``, see
-    :func:`~dashboard.views.inspect_pictures.stored_shares`) for a precomputed map; for a map
+    :func:`~bt_dashboard.views.inspect_pictures.stored_shares`) for a precomputed map; for a map
     computed now (or a maps file without shares), measured now against the stored masks."""
     if source == SOURCE_PRECOMPUTED and image_id is not None:
         stored = stored_shares(shares, image_id)

@@ -20,7 +20,7 @@ from bt_core.artifacts import STATUS_DONE, Run
 from bt_core.data.classes import negative_class_index
 from bt_core.metrics import one_class, scores
 from bt_core.metrics.run_comparison import ModelData
-from dashboard.views import common
+from bt_dashboard.views import common
 
 
 # --------------------------------------------------------------------------- run overview

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bt_core.artifacts import DatasetRecord, Evaluation, Manifest
 from bt_core.data.classes import NO_TUMOR
-from dashboard.views import common
+from bt_dashboard.views import common
 
 
 def split_counts_table(manifest: Manifest) -> pd.DataFrame:

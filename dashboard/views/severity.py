@@ -13,8 +13,8 @@ from pandas.io.formats.style import Styler
 
 from bt_core.artifacts import ShortcutSummary
 from bt_core.shortcuts import flags
-from dashboard.views.common import as_number
-from dashboard.views.shortcuts import mapping, models, percent
+from bt_dashboard.views.common import as_number
+from bt_dashboard.views.shortcuts import mapping, models, percent
 
 MODEL, ACCURACY, SEVERITY, LOW, HIGH = "Model", "Test accuracy", "Severity", "Low (95%)", "High (95%)"
 VERDICT, DRIVER, SWAP, STYLE, OLD_SCORE = ("Verdict", "Driving probe", "Outside swap only", "Style only",

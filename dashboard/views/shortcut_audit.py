@@ -12,8 +12,8 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from bt_core.metrics import one_class
-from dashboard.views.common import as_number
-from dashboard.views.shortcuts import CHANCE, MODEL, mapping
+from bt_dashboard.views.common import as_number
+from bt_dashboard.views.shortcuts import CHANCE, MODEL, mapping
 
 
 # Source probe: "well above chance" once the balanced accuracy beats chance by this much

@@ -13,8 +13,8 @@ from pandas.io.formats.style import Styler
 
 from bt_core.explain.overlay import colorize
 from bt_core.regions import resize_maps
-from dashboard.views.common import as_number, image_positions
-from dashboard.views.shortcuts import NO, YES, mapping
+from bt_dashboard.views.common import as_number, image_positions
+from bt_dashboard.views.shortcuts import NO, YES, mapping
 
 
 def cluster_classes(record: Mapping[str, Any]) -> list[str]:

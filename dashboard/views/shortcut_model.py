@@ -1,7 +1,7 @@
 """What the Shortcuts page shows for one model (no Streamlit): its parts per class, where
 each precomputed method looks, the probes, the deletion / insertion curves, its worst
-images. Reads the summary as :mod:`dashboard.views.shortcuts` does; the strategy clusters
-are in :mod:`dashboard.views.shortcut_clusters`.
+images. Reads the summary as :mod:`bt_dashboard.views.shortcuts` does; the strategy clusters
+are in :mod:`bt_dashboard.views.shortcut_clusters`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pandas.io.formats.style import Styler
 
 from bt_core.artifacts import ShortcutSummary
 from bt_core.shortcuts.flags import ALL_PARTS
-from dashboard.views.common import as_number, image_positions
-from dashboard.views.inspect_pictures import compose_overlay, enlarge_image
-from dashboard.views.shortcuts import (
+from bt_dashboard.views.common import as_number, image_positions
+from bt_dashboard.views.inspect_pictures import compose_overlay, enlarge_image
+from bt_dashboard.views.shortcuts import (
     BASELINE_LABELS, BORDER, CHANCE, IN_BOX, NO, OUTSIDE_HEAD, PART_LABELS, POINTING, YES, flag_list, mapping,
     measured_method, percent,
 )

@@ -7,8 +7,8 @@ A model is flagged exactly when the summary lists a flag for it; the flags were 
 :func:`bt_core.shortcuts.flags.shortcut_flags` against the documented thresholds (stored in
 the summary's ``thresholds``). Nothing here re-decides them. Every reader tolerates a
 missing or malformed entry: a missing number is NaN (a blank cell), never a crash. One
-model's tabs are in :mod:`dashboard.views.shortcut_model`, the dataset audit in
-:mod:`dashboard.views.shortcut_audit`.
+model's tabs are in :mod:`bt_dashboard.views.shortcut_model`, the dataset audit in
+:mod:`bt_dashboard.views.shortcut_audit`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pandas.io.formats.style import Styler
 
 from bt_core.artifacts import Run, ShortcutSummary
 from bt_core.shortcuts.flags import ALL_PARTS, FLAG_SENTENCES
-from dashboard.views.common import as_number
+from bt_dashboard.views.common import as_number
 
 
 # --------------------------------------------------------------------------- names

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from bt_core.metrics import significance
 from bt_core.metrics.run_comparison import ModelData
-from dashboard.views.common import MISSING
+from bt_dashboard.views.common import MISSING
 
 
 FLIP_COLUMNS = {

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bt_core.artifacts import Run
-from dashboard.views import common, figures
+from bt_dashboard.views import common, figures
 
 
 def histories(run: Run, models: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
