@@ -1,7 +1,7 @@
 """Time the dashboard's comparison pages on a large fabricated run; prints a Markdown table.
 
     .venv/bin/python benchmarks/bench_pages.py [--models 10] [--test-images 1300] [--repeats 3]
-                                               [--skip-browser] [--profile confusion]
+                                               [--skip-browser] [--profile confusion] [--clicks]
 
 The run (written with tests/fabricate.py's RunWriter-based fabricator) has ``--models``
 comparable models, a failed and a corrupt one, ``--test-images`` test images of 64 px
@@ -26,6 +26,11 @@ Streamlit session: the whole script runs). Medians of ``--repeats``, caches clea
 each cold render.
 
 ``--profile confusion`` prints a cProfile of one cold AppTest render of that page.
+
+``--clicks`` times, in the browser, one change of a control that only redraws part of a page
+(the Confusion page's cell picker, Inspect's colour map over precomputed Grad-CAM maps of four
+models): from the choice until the rerun it starts is drawn; medians of ``--repeats`` (x2).
+AppTest always reruns the whole script, so it cannot tell a fragment's rerun from the page's.
 """
 
 from __future__ import annotations
@@ -182,6 +187,20 @@ def fabricate_big_run(artifacts_dir: Path, n_models: int, n_test: int, seed: int
             phases=list(dict.fromkeys(history["phase"])),
         )
     return fabricated.run_dir
+
+
+def add_stored_maps(run_dir: Path, n_models: int = 4, side: int = 16, seed: int = 12) -> None:
+    """Grad-CAM maps of the first ``n_models`` models (Inspect's default choice), explaining
+    each image's predicted class, as the analysis pass stores them."""
+    from bt_core.artifacts import load_run, write_maps
+
+    run = load_run(run_dir)
+    rng = np.random.default_rng(seed)
+    for model in run.usable_models()[:n_models]:
+        predictions = model.predictions
+        probabilities = predictions[[f"p_{name}" for name in run.class_names]].to_numpy()
+        maps = rng.random((len(predictions), side, side), dtype=np.float32)
+        write_maps(run_dir, model.name, "gradcam", maps, predictions["id"].to_numpy(), probabilities.argmax(axis=1))
 
 
 # --------------------------------------------------------------------------- server side
@@ -359,6 +378,55 @@ def browser_session(artifacts_dir: Path, log_path: Path) -> Iterator[tuple[Brows
             context.close()
 
 
+# Counts the changes of the app root's script state: a run (a fragment's included) makes two.
+COUNT_RUNS_JS = """
+() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    window.btRuns = 0;
+    // Every change of the state counts: a short run may start and end within one batch of records.
+    new MutationObserver(records => { window.btRuns += records.length; })
+        .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}
+"""
+# (page url path, title, widget key, the two options the clicks alternate between)
+CLICKS = [
+    ("confusion", "Confusion matrices", "confusion_cell",
+     ("true glioma → predicted glioma", "true glioma → predicted meningioma")),
+    ("inspect", "Inspect", "inspect_colormap", ("turbo", "jet")),
+]
+
+
+def choose_option(session: BrowserSession, title: str, key: str, option: str) -> float:
+    """Seconds from choosing ``option`` in the selectbox keyed ``key`` until the rerun it
+    started is drawn."""
+    tab = session.tab
+    tab.evaluate(COUNT_RUNS_JS)
+    box = tab.locator(f".st-key-{key} input")
+    box.click()
+    box.press_sequentially(option)  # opens the list, filtered to the option (a click does not open it)
+    choice = tab.locator("[role='option']", has_text=option).first
+    choice.wait_for()
+
+    def pick() -> None:
+        choice.click()
+        tab.wait_for_function("() => window.btRuns > 0", timeout=60_000, polling=10)
+
+    return session.rendered_seconds(tab, title, pick)
+
+
+def click_times(session: BrowserSession, repeats: int) -> dict[str, float]:
+    """Median seconds of a choice on each page of CLICKS (caches warm: the page was open)."""
+    medians = {}
+    for url_path, title, key, options in CLICKS:
+        session.rendered_seconds(session.tab, title, lambda: session.tab.goto(f"{session.base_url}/{url_path}"))
+        if options[0] in session.tab.locator(f".st-key-{key} input").input_value():
+            options = options[::-1]  # choosing the current value starts no rerun
+        times = [choose_option(session, title, key, option) for _ in range(repeats) for option in options]
+        medians[f"{title}: {key}"] = statistics.median(times)
+        print(f"{title}, {key}: " + " ".join(f"{seconds:.2f}" for seconds in times), file=sys.stderr)
+    return medians
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -424,6 +492,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed renders per cell (median)")
     parser.add_argument("--skip-browser", action="store_true", help="AppTest timings only")
     parser.add_argument("--profile", metavar="URL_PATH", help="print a cProfile of one cold render of this page")
+    parser.add_argument("--clicks", action="store_true",
+                        help="only time a choice in the Confusion cell picker and Inspect's colour map (browser)")
     args = parser.parse_args()
 
     _quiet_streamlit()
@@ -437,6 +507,14 @@ def main() -> None:
         run_dir = fabricate_big_run(artifacts_dir, args.models, args.test_images)
         print(f"fabricated {run_dir.name} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         _render(_apptest(artifacts_dir), RUN_PAGE)  # imports outside the timings
+
+        if args.clicks:
+            add_stored_maps(run_dir)
+            with browser_session(artifacts_dir, temp_dir / "streamlit.log") as (session, _startup):
+                for control, seconds in click_times(session, args.repeats).items():
+                    print(f"| {control} | {seconds:.2f} |")
+            print(f"(medians of {2 * args.repeats}; load average {os.getloadavg()[0]:.1f})")
+            return
 
         if args.profile is not None:
             page = page_at(args.profile.strip("/"))

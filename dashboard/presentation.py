@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from pandas.io.formats.style import Styler
 
-from bt_dashboard.views import figures
+from bt_dashboard.views import common, figures
 
 PRESENTATION_KEY = "presentation_mode"
 QUERY_PARAM = "present"
@@ -121,7 +121,13 @@ def csv_download(table: pd.DataFrame, filename: str, *, label: str = "Download C
 def show_table(
     table: pd.DataFrame, filename: str, *, styled: Styler | None = None, **kwargs: Any
 ) -> None:
-    """A dataframe (optionally styled) with a CSV download of the raw table under it."""
+    """A dataframe (optionally styled) with a CSV download of the raw table under it.
+
+    Blank cells read ``placeholder`` (default "—", as the Styler's ``na_rep`` of most tables):
+    the browser's grid draws every blank cell with it and ignores ``na_rep``, which only the
+    Styler's text (AppTest, HTML) carries. A column that must say why it is blank holds the
+    words itself (:func:`bt_dashboard.views.common.not_measurable_cells`)."""
     kwargs.setdefault("hide_index", True)
+    kwargs.setdefault("placeholder", common.MISSING)
     st.dataframe(styled if styled is not None else table, **kwargs)
     csv_download(table, filename)

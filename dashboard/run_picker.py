@@ -5,6 +5,9 @@ pages read the chosen folder from ``st.session_state["run_dir"]``. A run with ex
 evaluations (``RUN_DIR/evaluations/<NAME>/``, run-like folders) gets a second picker, the
 test set: the run's own test split or one of its evaluations; ``run_dir`` then holds the
 evaluation's folder, so every page shows that test set.
+
+Both follow the URL (``?run=<run id>&test_set=<evaluation>``, ``bt_dashboard.query_state``):
+a link opens its run and test set, and the pickers write their choice back into the URL.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run, evaluation_dir
 from bt_core.metrics.run_comparison import ModelData
-from bt_dashboard import loaders, settings
+from bt_dashboard import loaders, query_state, settings
+from bt_dashboard.views import deep_links as links
 from bt_dashboard.views import run_picker as view
+from bt_dashboard.views.deep_links import Ignored
 
 RUN_DIR_KEY = "run_dir"
 PICKER_KEY = "run_picker"
@@ -33,14 +38,48 @@ def render_run_picker(artifacts_dir: Path) -> str | None:
         st.session_state[RUN_DIR_KEY] = None
         return None
     labels = {str(run.directory): view.run_label(run) for run in runs}
+    ignored = adopt_linked_run(list(labels), artifacts_dir)
     # Keyed: the choice is kept while runs come and go; a vanished choice falls back
     # to the newest run.
     chosen = st.sidebar.selectbox(
         "Run", options=list(labels), format_func=labels.__getitem__, key=PICKER_KEY
     )
+    query_state.write(links.RUN, Path(chosen).name)
+    ignored += adopt_linked_test_set(chosen)
     shown = render_test_set_picker(chosen)
+    query_state.write(links.TEST_SET, None if shown == chosen else Path(shown).name)
     st.session_state[RUN_DIR_KEY] = shown
+    query_state.warn_ignored(ignored + query_state.adopt_page_choices(shown))
     return shown
+
+
+def adopt_linked_run(run_dirs: list[str], artifacts_dir: Path) -> list[Ignored]:
+    """A link's run (``?run=<run id>``) becomes the picker's choice; returns it if unknown."""
+    wanted = query_state.requested(links.RUN)
+    if wanted is None:
+        return []
+    by_id = {Path(run_dir).name: run_dir for run_dir in run_dirs}
+    problem = links.check_choice(links.RUN, wanted, list(by_id), f"no such run in `{artifacts_dir}`")
+    if problem is None:
+        st.session_state[PICKER_KEY] = by_id[wanted]
+    return [] if problem is None else [problem]
+
+
+def adopt_linked_test_set(run_dir: str) -> list[Ignored]:
+    """A link's test set (``?test_set=<evaluation>``) becomes the run's test set choice."""
+    wanted = query_state.requested(links.TEST_SET)
+    if wanted is None:
+        return []
+    names = loaders.list_evaluations(run_dir)
+    problem = links.check_choice(links.TEST_SET, wanted, names, f"not an evaluation of run {Path(run_dir).name}")
+    if problem is None:
+        st.session_state[test_set_key(run_dir)] = str(evaluation_dir(Path(run_dir), wanted))
+    return [] if problem is None else [problem]
+
+
+def test_set_key(run_dir: str) -> str:
+    """One key per run: each run keeps its own choice of test set."""
+    return f"{TEST_SET_KEY}:{run_dir}"
 
 
 def test_set_caption(run_dir: str, shown: str) -> str:
@@ -66,9 +105,8 @@ def render_test_set_picker(run_dir: str) -> str:
     if names:
         labels = {run_dir: OWN_TEST_SPLIT,
                   **{str(evaluation_dir(Path(run_dir), name)): evaluation_label(name, problems) for name in names}}
-        # One key per run: each run keeps its own choice of test set.
         shown = st.sidebar.selectbox(
-            "Test set", options=list(labels), format_func=labels.__getitem__, key=f"{TEST_SET_KEY}:{run_dir}",
+            "Test set", options=list(labels), format_func=labels.__getitem__, key=test_set_key(run_dir),
             help="The run's own test split, or an external dataset its models were scored on "
                  "(python train_all.py --evaluate RUN_DIR --data PATH --name NAME).",
         )

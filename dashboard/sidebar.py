@@ -36,7 +36,8 @@ def render_report_download(run_dir: str | None) -> None:
         mime="text/html",
         icon=":material/summarize:",
         key=REPORT_BUTTON_KEY,
-        help="One self-contained HTML file with every figure and table of this run.",
+        help="One self-contained HTML file: the shortcut finding, every figure and table, a Grad-CAM "
+             "gallery, external evaluations and model cards.",
         on_click="ignore",
     )
 

@@ -152,9 +152,9 @@ def test_the_one_image_size_and_augmentation_come_from_older_places_when_needed(
 
 
 def test_a_newer_minor_run_with_an_unknown_setting_opens_but_is_not_resumed(tmp_path, capsys):
-    run_dir = fabricate_v12_run(tmp_path / "r14")
+    run_dir = fabricate_v12_run(tmp_path / "r_current")
     stored = json.loads(art.manifest_path(run_dir).read_text())
-    stored["format_version"] = "1.4"
+    stored["format_version"] = art.FORMAT_VERSION  # a setting this version does not know
     stored["config"]["turbo"] = True
     art.write_json(art.manifest_path(run_dir), stored)
     run = art.load_run(run_dir)

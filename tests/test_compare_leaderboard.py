@@ -16,6 +16,9 @@ from bt_core.metrics import (
     paired_bootstrap,
     run_model_data,
 )
+from bt_core.metrics import operating_point
+from bt_core.metrics.bootstrap import bootstrap_counts
+from bt_core.metrics.run_comparison import FIXED_POINT_COLUMNS
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 REQUIRED_COLUMNS = [
@@ -143,6 +146,7 @@ def test_a_run_without_notumor_has_no_tumor_scores(tmp_path):
     }, class_names=names)
     board = leaderboard(run, n_resamples=50)
     assert board[["tumor_sensitivity", "tumor_specificity", "tumor_auc"]].isna().all().all()
+    assert board[FIXED_POINT_COLUMNS].isna().all().all()
     assert board["tumor_auc"].dtype == float
     expected = model_scores(label_index, fake_proba(np.random.default_rng(1), label_index, 1.5, 3), names)
     assert board.loc[0, "macro_auc"] == pytest.approx(expected["macro_auc"])
@@ -170,3 +174,38 @@ def test_ten_models_of_1300_images(tmp_path):
     })
     board = leaderboard(run, n_resamples=1000)
     assert len(board) == 10 and (board["n"] == 1300).all()  # speed: benchmarks/bench_compare.py
+
+
+def tumor_run(tmp_path, label_index, models):
+    labels = [CLASSES[i] for i in label_index]
+    ids = [f"img_{i:03d}" for i in range(len(labels))]
+    return write_run(tmp_path / "run", {name: {"ids": ids, "labels": labels, "proba": proba}
+                                        for name, proba in models.items()})
+
+
+def test_sensitivity_at_95_specificity_and_the_reverse_with_intervals_on_the_same_resamples(tmp_path):
+    rng = np.random.default_rng(5)
+    label_index = np.arange(120) % 4
+    models = {"weak": fake_proba(rng, label_index, 0.8), "strong": fake_proba(rng, label_index, 2.5)}
+    board = leaderboard(tumor_run(tmp_path, label_index, models), n_resamples=200, seed=3).set_index("model")
+    counts = bootstrap_counts(120, 200, 3)  # the resamples of the accuracy, F1 and AUC intervals
+    is_tumor = label_index != CLASSES.index("notumor")
+    for name, proba in models.items():
+        p_tumor = 1.0 - proba[:, CLASSES.index("notumor")]
+        fpr, tpr, _ = skm.roc_curve(is_tumor, p_tumor)
+        row = board.loc[name]
+        assert row["sensitivity_at_95_specificity"] == pytest.approx(tpr[1 - fpr >= 0.95].max())
+        assert row["specificity_at_95_sensitivity"] == pytest.approx((1 - fpr[tpr >= 0.95]).max())
+        resampled = operating_point.fixed_point_metrics(is_tumor, p_tumor, counts)
+        for metric in operating_point.FIXED_POINT_METRICS:
+            assert row[f"{metric}_lower"] <= row[metric] <= row[f"{metric}_upper"], (name, metric)
+            assert [row[f"{metric}_lower"], row[f"{metric}_upper"]] == pytest.approx(
+                np.quantile(resampled[metric], [0.025, 0.975]))
+    assert board.loc["strong", "sensitivity_at_95_specificity"] > board.loc["weak", "sensitivity_at_95_specificity"]
+
+
+def test_fixed_point_scores_are_not_measurable_on_tumor_images_alone(tmp_path):
+    label_index = np.zeros(20, dtype=int)  # glioma only
+    board = leaderboard(tumor_run(tmp_path, label_index, {"m": fake_proba(np.random.default_rng(0), label_index, 2)}))
+    assert board[FIXED_POINT_COLUMNS].isna().all().all()
+    assert not math.isnan(board.loc[0, "accuracy_lower"])  # the Wilson interval is still there

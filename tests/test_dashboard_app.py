@@ -442,3 +442,110 @@ def test_comparison_pages_of_a_run_without_usable_models_do_not_fail(open_app, a
     for page in COMPARISON_PAGES:
         open_page(app, page)
         assert app.info, page
+
+
+# --------------------------------------------------------------------------- operating point
+
+
+def plotly_array(value):
+    """A figure's array from Plotly JSON: a list, or a typed array ({"dtype", "bdata"}: base64)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+def operating_counts(predictions, threshold: float) -> list[int]:
+    is_tumor, called = predictions["label"] != "notumor", 1.0 - predictions["p_notumor"] >= threshold
+    return [int((is_tumor & called).sum()), int((is_tumor & ~called).sum()),
+            int((~is_tumor & called).sum()), int((~is_tumor & ~called).sum())]
+
+
+def test_curves_page_operating_point_follows_the_threshold(zoo_app, zoo):
+    from bt_dashboard.views import operating_point as operating_view
+
+    app = open_page(zoo_app, CURVES_PAGE)
+    assert app.slider(key="operating_threshold").value == 0.5
+    count_columns = list(operating_view.COUNT_COLUMNS)
+    for threshold in (0.5, 0.9):
+        if threshold != 0.5:
+            app.slider(key="operating_threshold").set_value(threshold).run()
+            assert not app.exception, [e.message for e in app.exception]
+        table = dataframe_with(app, "PPV").set_index(common.MODEL)
+        assert list(table.index) == zoo.good_models
+        for name in zoo.good_models:
+            predictions = zoo.predictions[name]
+            assert table.loc[name, count_columns].tolist() == operating_counts(predictions, threshold), name
+        tumor = charts(app)[2]
+        assert [trace["name"].split(" (")[0] for trace in tumor["data"]] == zoo.good_models
+        assert f"threshold {threshold:.2f}" in tumor["layout"]["title"]["text"]
+        first = tumor["data"][0]
+        marked = plotly_array(first["marker"]["size"]).nonzero()[0]
+        assert len(marked) == 1
+        tp, fn, fp, tn = operating_counts(zoo.predictions[zoo.good_models[0]], threshold)
+        assert plotly_array(first["y"])[marked[0]] == pytest.approx(tp / (tp + fn))
+        assert plotly_array(first["x"])[marked[0]] == pytest.approx(fp / (fp + tn))
+        matrices = [element.value for element in app.dataframe if "Called tumor" in element.value.columns]
+        assert len(matrices) == len(zoo.good_models)
+        assert matrices[0].loc["Tumor", "Called tumor"] == tp and matrices[0].loc["No tumor", "Called no tumor"] == tn
+
+
+def test_leaderboard_blanks_read_a_dash_and_fixed_point_columns_explain_themselves(zoo_app, zoo):
+    app = open_page(zoo_app, MODELS_PAGE)
+    board = app.dataframe[0]
+    assert board.proto.placeholder == common.MISSING  # the grid's text for a blank cell (not "None")
+    columns = json.loads(board.proto.columns)
+    assert "at least 95%" in columns[models_view.SENSITIVITY_AT_SPECIFICITY]["help"]
+    rows = board.value.set_index(common.MODEL)
+    predictions = zoo.predictions["resnet18"]
+    is_tumor = predictions["label"] != "notumor"
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(is_tumor, 1.0 - predictions["p_notumor"])
+    assert rows.loc["resnet18", models_view.SENSITIVITY_AT_SPECIFICITY] == pytest.approx(tpr[1 - fpr >= 0.95].max())
+    assert rows.loc["resnet18", models_view.SENSITIVITY_AT_SPECIFICITY_CI] != ""
+
+
+def write_tiny_run(artifacts_dir: Path, classes: list[str], labels: list[str], proba) -> None:
+    """A run of two done models with the same predictions, through RunWriter (no images)."""
+    import pandas as pd
+
+    from bt_core import artifacts as art
+
+    writer = art.RunWriter(artifacts_dir / "tiny", {"run_id": "tiny", "created": "2026-11-30T10:00:00+00:00",
+                                                    "class_names": classes, "dataset": {"name": "tiny"}})
+    ids = [f"{i}.png" for i in range(len(labels))]
+    writer.write_split(pd.DataFrame({"path": ids, "split": "test", "label": labels}))
+    for name in ("a_cnn", "b_cnn"):
+        writer.write_predictions(name, art.predictions_frame(ids, labels, proba, classes))
+        writer.write_metrics(name, {})
+        writer.set_model_status(name, art.STATUS_DONE)
+
+
+def test_curves_page_of_a_run_without_a_no_tumor_class_says_the_threshold_does_not_apply(open_app, artifacts_dir):
+    import numpy as np
+
+    write_tiny_run(artifacts_dir, ["cat", "dog"], ["cat", "dog"] * 10, np.random.default_rng(0).dirichlet([1, 1], 20))
+    app = open_page(open_app(artifacts_dir), CURVES_PAGE)
+    assert any("threshold on P(tumor) does not apply" in info.value for info in app.info)
+    assert not app.get("slider") and len(charts(app)) == 2  # the class curves only
+
+
+def test_operating_point_of_tumor_images_alone_has_sensitivity_and_no_specificity(open_app, artifacts_dir):
+    import numpy as np
+
+    p_tumor = np.array([0.9, 0.8, 0.3, 0.6, 0.45, 0.99])
+    write_tiny_run(artifacts_dir, ["notumor", "tumor"], ["tumor"] * 6, np.column_stack([1 - p_tumor, p_tumor]))
+    app = open_page(open_app(artifacts_dir), CURVES_PAGE)
+    assert any("the test set holds tumor images only" in info.value for info in app.info)
+    assert not charts(app)  # no ROC without healthy scans
+    element = next(element for element in app.dataframe if "PPV" in element.value.columns)
+    shown = displayed_table(element).to_pandas().set_index(common.MODEL)
+    assert shown.loc["a_cnn", "Sensitivity"] == f"{4 / 6:.1%}"
+    assert shown.loc["a_cnn", "Specificity"] == "not measurable"
+    assert element.proto.placeholder == "not measurable"  # what the browser's grid shows there
+    assert any("Specificity not measurable for a_cnn, b_cnn (no no-tumor images)" in caption.value
+               for caption in app.caption)

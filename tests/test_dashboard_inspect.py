@@ -7,6 +7,7 @@ model file (its map cannot be computed); ``vit_tiny`` is corrupt and ``resnet50`
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -304,6 +305,91 @@ def test_picking_another_run_keeps_the_page_working(monkeypatch, inspect_run, tm
         if inspect_run.predictions[REAL_MODEL].set_index("id").loc[inspect_run.test_ids[0], "pred"] == "pituitary"
         else "live"
     )
+
+
+# --------------------------------------------------------------------------- fragments
+
+
+def counting(monkeypatch, module, name: str) -> list:
+    """Count the calls of ``module.name`` (still calling it); returns the list of calls."""
+    calls, original = [], getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def rerun_fragment(app: AppTest, key: str) -> AppTest:
+    """Rerun the fragment keyed ``key`` alone, as the browser does when a widget inside it
+    changed (AppTest's run() always reruns the whole script). AppTest also makes a new
+    PagesManager per run, so a fragment's run would know no page (page links fail); the
+    server keeps its pages across runs: so does this run."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import RerunData
+    from streamlit.testing.v1 import local_script_runner
+
+    fragment_ids = list(app._fragment_storage._ids_by_target_key[key])
+    pages = app._registered_pages
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local_script_runner, "RerunData", partial(RerunData, fragment_id_queue=fragment_ids))
+        patch.setattr(PagesManager, "get_pages", lambda _self: pages)
+        return run_page(app)
+
+
+def test_display_controls_redraw_the_pictures_without_rerunning_the_page(open_inspect, monkeypatch):
+    app = open_inspect(query={"image": BOXED})
+    overlays = counting(monkeypatch, pictures_view, "compose_overlay")
+    overviews = counting(monkeypatch, inspect_view, "image_overview")  # the page's own work
+    runs = app.session_state["inspect_picture_runs"]
+    input_url, overlay_url = (image.proto.imgs[0].url for image in app.get("image")[:2])
+
+    app.selectbox(key="inspect_colormap").select("viridis")
+    rerun_fragment(app, "inspect_pictures")
+    assert overviews == [] and app.session_state["inspect_picture_runs"] == runs + 1
+    assert [call[2] for call in overlays] == ["viridis"]  # the colour map reached the overlay
+    assert not app.title  # only the fragment was drawn again, not the page
+    assert app.get("image")[1].proto.imgs[0].url != overlay_url
+
+    app.slider(key="inspect_alpha").set_value(0.9)
+    rerun_fragment(app, "inspect_pictures")
+    assert overlays[-1][3] == pytest.approx(0.9) and overviews == []
+
+    app.toggle(key="inspect_outlines").set_value(False)
+    rerun_fragment(app, "inspect_pictures")
+    assert overviews == [] and app.get("image")[0].proto.imgs[0].url != input_url  # the box is gone
+
+    run_page(app)  # a whole run (what the page's other controls cause) does the page's work
+    assert len(overviews) == 1 and app.title[0].value == "Inspect"
+    assert app.selectbox(key="inspect_colormap").value == "viridis" and overlays[-1][2] == "viridis"
+
+
+def test_choosing_a_confusion_cell_reruns_the_explorer_only(open_inspect, inspect_run, monkeypatch):
+    from bt_dashboard.views import confusion as confusion_view
+
+    app = open_inspect()
+    app.switch_page(CONFUSION_PAGE)
+    run_page(app)
+    matrices = counting(monkeypatch, confusion_view, "confusion_figure")  # the page's own work
+    predictions = inspect_run.predictions[REAL_MODEL]
+    wrong = predictions[predictions["label"] != predictions["pred"]].iloc[0]
+    expected = predictions[(predictions["label"] == wrong["label"]) & (predictions["pred"] == wrong["pred"])]
+
+    app.selectbox(key="confusion_cell_model").select(REAL_MODEL)
+    rerun_fragment(app, "confusion_cell_explorer")
+    app.selectbox(key="confusion_cell").select((wrong["label"], wrong["pred"]))
+    rerun_fragment(app, "confusion_cell_explorer")
+    assert matrices == [] and not app.title
+    assert [caption for image in app.get("image") for caption in
+            (picture.caption for picture in image.proto.imgs)][0].startswith(f"true {wrong['label']} ")
+    table = next(frame.value for frame in app.dataframe if "id" in frame.value.columns)
+    assert list(table["id"]) == list(expected["id"])
+
+    run_page(app)  # a whole run (a control outside the explorer) draws the matrices again
+    assert len(matrices) == len(inspect_run.good_models) and app.title[0].value == "Confusion matrices"
+    assert app.selectbox(key="confusion_cell").value == (wrong["label"], wrong["pred"])
 
 
 # --------------------------------------------------------------------------- a crop_head run, dataset moved away

@@ -208,3 +208,44 @@ def test_leaderboard_ci_figure_draws_each_interval_around_its_estimate(colors):
     assert first.error_x.array[0] == pytest.approx(0.05) and first.error_x.arrayminus[0] == pytest.approx(0.1)
     assert first.marker.color == colors["simple_cnn"]
     assert [a.text for a in figure.layout.annotations] == ["Accuracy", "Macro F1", "Macro AUC"]
+
+
+def test_leaderboard_has_sensitivity_at_95_specificity_and_the_reverse_with_intervals(table, leaderboard):
+    columns = list(table.columns)
+    assert columns.index(view.SENSITIVITY_AT_SPECIFICITY) == columns.index(view.TUMOR_AUC) + 1
+    assert columns[columns.index(view.SENSITIVITY_AT_SPECIFICITY) + 1] == view.SENSITIVITY_AT_SPECIFICITY_CI
+    scored = leaderboard.set_index("model")
+    rows = table.set_index(common.MODEL)
+    for name in scored.index:
+        for column, key in ((view.SENSITIVITY_AT_SPECIFICITY, "sensitivity_at_95_specificity"),
+                            (view.SPECIFICITY_AT_SENSITIVITY, "specificity_at_95_sensitivity")):
+            assert rows.loc[name, column] == scored.loc[name, key]
+            assert rows.loc[name, f"{column} {view.CI}"] == view.ci_text(scored.loc[name, f"{key}_lower"],
+                                                                      scored.loc[name, f"{key}_upper"])
+    shown = view.formatted_leaderboard(table).set_index(common.MODEL)
+    value = rows.loc["custom_cnn", view.SENSITIVITY_AT_SPECIFICITY]
+    assert shown.loc["custom_cnn", view.SENSITIVITY_AT_SPECIFICITY].startswith(f"{value:.1%}")
+    assert "at least 95%" in view.COLUMN_HELP[view.SENSITIVITY_AT_SPECIFICITY]
+
+
+def test_one_class_columns_hold_the_words_while_scored_columns_stay_numbers(table):
+    columns = view.not_measurable_columns(CLASS_NAMES, CLASS_NAMES.index("glioma"))
+    assert {view.SENSITIVITY_AT_SPECIFICITY, view.SPECIFICITY_AT_SENSITIVITY_CI, view.TUMOR_SPECIFICITY} <= set(columns)
+    assert view.TUMOR_SENSITIVITY not in columns  # tumor images do measure sensitivity
+    one_class_like = table.copy()
+    for column in columns:  # what a folder of glioma images leaves: these blank for every model
+        if column not in view.CI_COLUMNS:
+            one_class_like[column] = np.nan
+    marked = view.mark_not_measurable(one_class_like, columns)
+    # The browser's grid draws a blank number as its placeholder whatever the Styler says: the words are data.
+    for column in columns:
+        assert set(marked[column]) == {"not measurable"}, column
+    assert marked[common.ACCURACY].dtype == "float64"  # still sorts as numbers
+    assert marked[common.ACCURACY].tolist() == pytest.approx(table[common.ACCURACY].tolist(), nan_ok=True)
+    html = view.style_leaderboard(marked, columns).to_html()  # text columns get no number format
+    assert html.count("not measurable") >= len(marked) * len(columns)
+    assert set(view.formatted_leaderboard(marked)[view.TUMOR_AUC]) == {"not measurable"}
+    # A column with some values keeps its numbers (and its blank cells).
+    partly = table.copy()
+    partly.loc[0, common.ACCURACY] = np.nan
+    assert common.not_measurable_cells(partly, [common.ACCURACY])[common.ACCURACY].dtype == "float64"

@@ -95,3 +95,45 @@ def test_dataset_line_and_environment(manifest):
     )
     assert view.environment(manifest) == {"python": "3.11.9", "keras": "3.15.1", "tensorflow": "2.21.0",
                                           "backend": "tensorflow", "device": "CPU"}
+
+
+def test_model_cards_are_the_stored_files_or_say_how_to_make_them(fabricated_run, manifest):
+    from bt_core.artifacts.layout import model_card_path
+    from bt_core.runs.model_card import write_model_cards
+
+    command = f"python train_all.py --cards {fabricated_run.run_dir}"
+    before = view.model_cards(fabricated_run.run_dir, manifest)
+    assert fabricated_run.failed_model not in before  # never finished: no card to ask for
+    assert set(before) == {*fabricated_run.good_models, fabricated_run.corrupt_model}
+    assert all(text.startswith("No model card yet") and command in text for text in before.values())
+
+    write_model_cards(fabricated_run.run_dir)
+    cards = view.model_cards(fabricated_run.run_dir, manifest)
+    for name in fabricated_run.good_models:
+        assert cards[name] == model_card_path(fabricated_run.run_dir, name).read_text(encoding="utf-8")
+        assert cards[name].startswith(f"# Model card: {name}\n")
+    assert command in cards[fabricated_run.corrupt_model]  # its predictions cannot be read: no card
+
+    model_card_path(fabricated_run.run_dir, fabricated_run.good_models[0]).write_bytes(b"\xff\xfe broken")
+    broken = view.model_cards(fabricated_run.run_dir, manifest)[fabricated_run.good_models[0]]
+    assert broken.startswith("The model card cannot be read:") and "MODEL_CARD.md" in broken
+    assert view.model_cards(fabricated_run.run_dir, bare(evaluation={"of_run": "r", "name": "e", "mode": "tumor",
+                                                                      "data": "/d"})) == {}
+
+
+def test_run_page_shows_each_models_card_in_an_expander(open_app, fabricated_run):
+    from bt_core.runs.model_card import NOT_FOR_CLINICAL_USE, write_model_cards
+
+    write_model_cards(fabricated_run.run_dir)
+    app = open_app(fabricated_run.run_dir.parent)
+    app.switch_page("app_pages/run_details.py").run()
+    assert not app.exception
+    assert "Model cards" in [header.value for header in app.subheader]
+    labels = [expander.label for expander in app.expander]
+    assert labels == [*fabricated_run.good_models, fabricated_run.corrupt_model]
+    first = app.expander[0]
+    texts = [markdown.value for markdown in first.markdown]
+    assert any(NOT_FOR_CLINICAL_USE in text for text in texts)
+    assert any("## Test metrics with 95% intervals" in text for text in texts)
+    corrupt = [markdown.value for markdown in app.expander[-1].markdown]
+    assert any("python train_all.py --cards" in text for text in corrupt)

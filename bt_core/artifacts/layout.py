@@ -22,6 +22,8 @@ MODEL_FILE = "model.keras"
 HISTORY = "history.csv"
 PREDICTIONS = "predictions.csv"
 METRICS = "metrics.json"
+# models/<model>/MODEL_CARD.md: the model card built from the run's own files (bt_core.runs.model_card).
+MODEL_CARD = "MODEL_CARD.md"
 
 SPLIT_COLUMNS = ["path", "split", "label"]
 HISTORY_COLUMNS = ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr"]
@@ -31,6 +33,9 @@ MODEL_FILES = (MODEL_FILE, HISTORY, PREDICTIONS, METRICS)
 # models/<model>/backup/: the training state of a model still training (bt_core.training.backup),
 # so --resume continues it from its last finished epoch; removed once the model is done.
 BACKUP_DIR = "backup"
+# models/<model>/tensorboard/<phase>/: Keras TensorBoard logs of a run trained with --tensorboard
+# (bt_core.tracking.tensorboard_logs); optional, never read by the dashboard.
+TENSORBOARD_DIR = "tensorboard"
 
 # A finished run's models scored on another dataset folder (bt_core.runs.evaluate): a run-like
 # folder RUN_DIR/evaluations/<name>/ with the layout of a run.
@@ -60,9 +65,19 @@ def model_dir(run_dir: Path, model_name: str) -> Path:
     return Path(run_dir) / MODELS_DIR / model_name
 
 
+def model_card_path(run_dir: Path, model_name: str) -> Path:
+    """Where one model's card lives (may not exist: runs before cards, unfinished models)."""
+    return model_dir(run_dir, model_name) / MODEL_CARD
+
+
 def backup_dir(run_dir: Path, model_name: str) -> Path:
     """Where an unfinished model's training state lives (may not exist)."""
     return model_dir(run_dir, model_name) / BACKUP_DIR
+
+
+def tensorboard_dir(run_dir: Path, model_name: str) -> Path:
+    """Where a model's TensorBoard logs live, one folder per phase (may not exist)."""
+    return model_dir(run_dir, model_name) / TENSORBOARD_DIR
 
 
 def evaluation_dir(run_dir: Path, name: str) -> Path:

@@ -27,6 +27,7 @@ from bt_core.artifacts.layout import (
     SPLIT,
     TEST_IMAGES,
     manifest_path,
+    model_card_path,
     model_dir,
     training_run_dir,
 )
@@ -385,6 +386,18 @@ def load_model(run_dir: Path, name: str) -> Any:
         return keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a corrupt archive.
         raise ArtifactError(f"{path} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+def load_model_card(run_dir: Path, name: str) -> str | None:
+    """The stored ``MODEL_CARD.md`` of model ``name`` as Markdown; None when it has none (a
+    run written before cards, an unfinished model). ArtifactError when it cannot be read."""
+    path = model_card_path(run_dir, name)
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path} cannot be read: {exc}") from exc
 
 
 def _evaluation_folders(run_dir: Path) -> list[Path]:

@@ -18,6 +18,7 @@ import pandas as pd
 from bt_core.artifacts.files import atomic_write, naming_a_full_disk, read_json, write_csv, write_json
 from bt_core.artifacts.layout import (
     BACKUP_DIR,
+    TENSORBOARD_DIR,
     HISTORY,
     HISTORY_COLUMNS,
     METRICS,
@@ -93,11 +94,11 @@ class RunWriter:
 
     def reset_model(self, name: str) -> None:
         """Forget an unfinished model: its entry is set back to pending and its folder deleted,
-        except the training state a resume continues from (``backup/`` and ``history.csv``,
-        when there is a backup)."""
+        except the training state a resume continues from (``backup/``, ``history.csv`` and
+        ``tensorboard/``, when there is a backup)."""
         directory = model_dir(self.run_dir, name)
         if directory.exists():
-            keep = {BACKUP_DIR, HISTORY} if backup_dir(self.run_dir, name).is_dir() else set()
+            keep = {BACKUP_DIR, HISTORY, TENSORBOARD_DIR} if backup_dir(self.run_dir, name).is_dir() else set()
             for path in directory.iterdir():
                 if path.name in keep:
                     continue

@@ -217,13 +217,27 @@ def resampled_metrics(
 
 
 def _full_and_resampled(
-    y_true: np.ndarray, probas: dict[str, np.ndarray], n_resamples: int, seed: int
+    y_true: np.ndarray, probas: dict[str, np.ndarray], n_resamples: int, seed: int, counts: np.ndarray | None = None
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
-    """Every model's metrics on the full test set and on the shared resamples."""
+    """Every model's metrics on the full test set and on the shared resamples (``counts``, or drawn from ``seed``)."""
     y_true, probas = _checked_models(y_true, probas)
     n_images = len(y_true)
     full = resampled_metrics(y_true, probas, np.ones((1, n_images), dtype=np.int64))
-    return full, resampled_metrics(y_true, probas, bootstrap_counts(n_images, n_resamples, seed))
+    if counts is None:
+        counts = bootstrap_counts(n_images, n_resamples, seed)
+    return full, resampled_metrics(y_true, probas, counts)
+
+
+def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, int]:
+    """(lower, upper, valid): the percentile interval of the finite resampled ``values`` and
+    how many there are; NaN bounds when none is finite."""
+    values = np.asarray(values, dtype=np.float64)
+    valid = values[np.isfinite(values)]
+    if not len(valid):
+        return np.nan, np.nan, 0
+    tail = (1.0 - confidence) / 2.0
+    lower, upper = np.quantile(valid, [tail, 1.0 - tail])
+    return float(lower), float(upper), len(valid)
 
 
 def paired_bootstrap(
@@ -232,26 +246,26 @@ def paired_bootstrap(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    counts: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Percentile bootstrap intervals, one row per (model, metric): model, metric, estimate, lower, upper.
 
     ``estimate`` is the metric on the full test set. Every model is scored on the same
-    resampled test sets (drawn once from ``seed``). Added column ``valid_resamples``: the
-    resamples on which the metric is defined (all unless a class drops out of a resample).
+    resampled test sets (drawn once from ``seed``, or given as ``counts`` (B, N) from
+    :func:`bootstrap_counts`, so that a caller scores other metrics on the same resamples).
+    Added column ``valid_resamples``: the resamples on which the metric is defined (all
+    unless a class drops out of a resample).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     columns = ["model", "metric", "estimate", "lower", "upper", "valid_resamples"]
     if not probas:
         return pd.DataFrame(columns=columns)
-    full, resampled = _full_and_resampled(y_true, probas, n_resamples, seed)
-    tail = (1.0 - confidence) / 2.0
+    full, resampled = _full_and_resampled(y_true, probas, n_resamples, seed, counts)
     rows = []
     for name in probas:
         for metric in BOOTSTRAP_METRICS:
-            values = resampled[name][metric]
-            valid = np.isfinite(values)
-            lower, upper = np.quantile(values[valid], [tail, 1.0 - tail]) if valid.any() else (np.nan, np.nan)
+            lower, upper, valid = percentile_interval(resampled[name][metric], confidence)
             rows.append(
                 {
                     "model": name,
@@ -259,7 +273,7 @@ def paired_bootstrap(
                     "estimate": float(full[name][metric][0]),
                     "lower": float(lower),
                     "upper": float(upper),
-                    "valid_resamples": int(valid.sum()),
+                    "valid_resamples": valid,
                 }
             )
     return pd.DataFrame(rows, columns=columns)

@@ -10,11 +10,16 @@ import numpy as np
 import pandas as pd
 
 from bt_core.artifacts import Run, probability_columns
-from bt_core.metrics import one_class
-from bt_core.metrics.bootstrap import BOOTSTRAP_METRICS, paired_bootstrap
+from bt_core.data.classes import negative_class_index
+from bt_core.metrics import one_class, operating_point
+from bt_core.metrics.bootstrap import BOOTSTRAP_METRICS, bootstrap_counts, paired_bootstrap, percentile_interval
 from bt_core.metrics.scores import MODEL_SCORE_KEYS, model_scores
 
 INTERVAL_COLUMNS = [f"{metric}_{bound}" for metric in BOOTSTRAP_METRICS for bound in ("lower", "upper")]
+# Sensitivity at 95% specificity and the reverse (tumor vs no tumor), each with its interval.
+FIXED_POINT_COLUMNS = [
+    name for metric in operating_point.FIXED_POINT_METRICS for name in (metric, f"{metric}_lower", f"{metric}_upper")
+]
 # (column, where it comes from): the manifest's model entry or the model's metrics.json.
 TRAINING_COLUMNS = [
     ("params_trainable", "manifest"),
@@ -25,7 +30,9 @@ TRAINING_COLUMNS = [
     ("train_accuracy", "metrics"),
     ("train_minus_test_accuracy", "metrics"),
 ]
-LEADERBOARD_COLUMNS = ["model", *MODEL_SCORE_KEYS, *INTERVAL_COLUMNS, *(name for name, _ in TRAINING_COLUMNS)]
+LEADERBOARD_COLUMNS = [
+    "model", *MODEL_SCORE_KEYS, *INTERVAL_COLUMNS, *FIXED_POINT_COLUMNS, *(name for name, _ in TRAINING_COLUMNS)
+]
 
 
 @dataclass
@@ -127,12 +134,35 @@ def _training_facts(run: Run, name: str, test_accuracy: float | None) -> dict[st
     return facts
 
 
-def _bootstrap_bounds(
-    y_true: np.ndarray, data: dict[str, ModelData], n_resamples: int, seed: int
+def _fixed_point_scores(
+    data: dict[str, ModelData], class_names: list[str], counts: np.ndarray | None
 ) -> dict[str, dict[str, float]]:
-    intervals = paired_bootstrap(
-        y_true, {name: model.proba for name, model in data.items()}, n_resamples=n_resamples, seed=seed
-    )
+    """Per model, sensitivity at 95% specificity and the reverse with the percentile interval
+    over ``counts`` (the leaderboard's resamples); NaN without a no-tumor class, without
+    ``counts`` (one class: not measurable) or when the images lack tumors or healthy scans."""
+    scores = {name: dict.fromkeys(FIXED_POINT_COLUMNS, math.nan) for name in data}
+    if counts is None or negative_class_index(class_names) is None:
+        return scores
+    binary = {name: operating_point.tumor_scores(model.y_true, model.proba, class_names)
+              for name, model in data.items()}
+    binary = {name: pair for name, pair in binary.items() if pair[0].any() and not pair[0].all()}
+    if not binary:
+        return scores
+    n_images = counts.shape[1]
+    full = operating_point.fixed_point_metrics_by_model(binary, np.ones((1, n_images), dtype=np.int64))
+    resampled = operating_point.fixed_point_metrics_by_model(binary, counts)
+    for name in binary:
+        for metric in operating_point.FIXED_POINT_METRICS:
+            lower, upper, _valid = percentile_interval(resampled[name][metric])
+            scores[name].update({metric: float(full[name][metric][0]), f"{metric}_lower": lower,
+                                 f"{metric}_upper": upper})
+    return scores
+
+
+def _bootstrap_bounds(
+    y_true: np.ndarray, data: dict[str, ModelData], counts: np.ndarray
+) -> dict[str, dict[str, float]]:
+    intervals = paired_bootstrap(y_true, {name: model.proba for name, model in data.items()}, counts=counts)
     bounds: dict[str, dict[str, float]] = {name: {} for name in data}
     for row in intervals.itertuples(index=False):
         bounds[row.model][f"{row.metric}_lower"] = row.lower
@@ -154,13 +184,15 @@ def _one_class_bounds(data: dict[str, ModelData]) -> dict[str, dict[str, float]]
 
 def leaderboard(run: Run, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per usable model (manifest order): model, every model_scores key, paired
-    bootstrap intervals (<metric>_lower / _upper for accuracy, macro_f1, macro_auc) and the
+    bootstrap intervals (<metric>_lower / _upper for accuracy, macro_f1, macro_auc),
+    sensitivity at 95% specificity and specificity at 95% sensitivity (tumor vs no tumor,
+    bt_core.metrics.operating_point) with their intervals on the same resamples, and the
     training facts (params_trainable, params_total, train_seconds, inference_seconds,
     epochs_run, train_accuracy, train_minus_test_accuracy; NaN when missing).
 
     Undefined scores are NaN. ``frame.attrs["excluded"]`` maps models left out to why.
     Test images of one class: the accuracy interval is the 95% Wilson interval and the
-    macro F1 / AUC ones are NaN (bt_core.metrics.one_class).
+    macro F1 / AUC ones are NaN (bt_core.metrics.one_class), and so are the fixed-point scores.
     """
     data, excluded = run_model_data(run)
     if not data:
@@ -169,14 +201,18 @@ def leaderboard(run: Run, n_resamples: int = 1000, seed: int = 0) -> pd.DataFram
         return empty
     class_names = run.class_names
     y_true = next(iter(data.values())).y_true
+    counts = None
     if one_class.present_class(y_true) is None:
-        bounds = _bootstrap_bounds(y_true, data, n_resamples, seed)
+        counts = bootstrap_counts(len(y_true), n_resamples, seed)
+        bounds = _bootstrap_bounds(y_true, data, counts)
     else:
         bounds = _one_class_bounds(data)
+    fixed_point = _fixed_point_scores(data, class_names, counts)
     rows = []
     for name, model in data.items():
         scores = model_scores(model.y_true, model.proba, class_names)
-        rows.append({"model": name, **scores, **bounds[name], **_training_facts(run, name, scores["accuracy"])})
+        rows.append({"model": name, **scores, **bounds[name], **fixed_point[name],
+                     **_training_facts(run, name, scores["accuracy"])})
     frame = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
     numeric = LEADERBOARD_COLUMNS[1:]
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce").astype(float)

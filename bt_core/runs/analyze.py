@@ -17,6 +17,7 @@ is written last.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ import pandas as pd
 
 from bt_core import artifacts, regions
 from bt_core.artifacts.schema import DEFAULT_SHORTCUT_METHOD
+from bt_core.runs.model_card import refresh_model_cards
 from bt_core.shortcuts import attention, flags, measures
 
 DEFAULT_METHODS = ("gradcam", "faster_scorecam")
@@ -335,7 +337,7 @@ def analyze_run(
     models: Sequence[str] | None = None,
     map_size: int | None = None,
     measure_method: str | None = DEFAULT_MEASURE_METHOD,
-    progress: Say | None = print,
+    progress: Say | None = logging.getLogger(__name__).info,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Maps of ``methods`` and the shortcut measures of ``models`` (default: every model of
@@ -367,6 +369,7 @@ def analyze_run(
     summary = None
     if measure_method is not None:
         summary = _write_summary(analysis, measure_method, say, started)
+    refresh_model_cards(run_dir, say=say)  # an evaluation's: its training run's cards
     return {"maps": analysis.written, "skipped": analysis.skipped, "map_size": size, "shortcuts": summary,
             "seconds": round(time.perf_counter() - started, 2)}
 

@@ -25,6 +25,7 @@ into place when complete, so a killed evaluation never shows as one.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import re
 import shutil
@@ -58,6 +59,7 @@ from bt_core.artifacts import (
     predictions_frame,
 )
 from bt_core.data.classes import NO_TUMOR, negative_class, require_negative_class_index
+from bt_core.runs.model_card import refresh_model_cards
 
 MODE_CLASSES = "classes"
 MODE_TUMOR = "tumor"
@@ -233,7 +235,7 @@ def evaluate_run(
     run_dir: str | Path,
     data: str | Path,
     name: str | None = None,
-    say: Callable[[str], Any] = print,
+    say: Callable[[str], Any] = logging.getLogger(__name__).info,
     replace: bool = False,
 ) -> Path:
     """Score every finished model of ``run_dir`` on the dataset folder ``data``; returns the
@@ -273,6 +275,7 @@ def evaluate_run(
     writer.update_timing(finished=_now(), seconds=round(time.perf_counter() - started, 2))
     target = evaluation_dir(run_dir, plan.name)
     _move_into_place(staging, target, replace)
+    refresh_model_cards(run_dir, say=say)  # the cards list the evaluations
     say(f"evaluation written: {target}")
     return target
 

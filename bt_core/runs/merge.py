@@ -12,6 +12,7 @@ the merged folder is assembled under a hidden name and renamed into place when c
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import replace
@@ -40,6 +41,7 @@ from bt_core.artifacts import (
     read_split,
     write_json,
 )
+from bt_core.runs.model_card import refresh_model_cards
 from bt_core.runs.resume import config_from_manifest
 
 # Config settings every shard must share; the others (models, run_id, out, data, demo,
@@ -146,7 +148,8 @@ def check_run_id(run_id: str) -> str:
 
 
 def merge_runs(
-    run_dirs: list[str | Path], out: str | Path, run_id: str | None = None, say: Callable[[str], None] = print
+    run_dirs: list[str | Path], out: str | Path, run_id: str | None = None,
+    say: Callable[[str], None] = logging.getLogger(__name__).info,
 ) -> Path:
     """Write one run folder ``out/run_id`` holding every model of ``run_dirs``; returns it."""
     if run_id is not None:
@@ -189,6 +192,7 @@ def merge_runs(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    refresh_model_cards(target, say=say)  # replaces the shards' linked cards
     done = sum(1 for entry in models.values() if entry.is_done)
     say(f"merged {len(shards)} runs into {target}: {done} finished model(s), {len(models) - done} failed")
     return target

@@ -34,6 +34,7 @@ from bt_core.artifacts import (
     remove_temporary_files,
 )
 from bt_core.artifacts.files import is_disk_full
+from bt_core.artifacts.layout import tensorboard_dir
 from bt_core.artifacts.schema import check_writable_format
 from bt_core.training.backup import Recovery
 from bt_core.training.config import RunConfig, seed_everything
@@ -43,6 +44,7 @@ from bt_core.metrics import classification_summary, metrics_from_predictions
 from bt_core.models import create_model, get_spec, list_models, set_batchnorm_momentum
 from bt_core.training.progress import ZooProgress
 from bt_core.runs.merge import check_run_id
+from bt_core.runs.model_card import refresh_model_cards
 from bt_core.runs.resume import finished_models
 from bt_core.training.train import Distribution, LossBecameNaN, predict_proba, setup_distribution, train_model
 
@@ -107,6 +109,7 @@ def train_one(
             progress=progress.epoch,
             workers=config.workers,
             devices=distribution.devices,
+            tensorboard_dir=tensorboard_dir(writer.run_dir, name) if config.tensorboard else None,
             recovery=recovery,
         )
     predictions, metrics, inference_seconds = score_model(model, spec, dataset, distribution.devices)
@@ -131,6 +134,7 @@ def train_one(
         augment=config.augment_mode,
     )
     writer.remove_backup(name)
+    refresh_model_cards(writer.run_dir, [name], say=progress.say)
     progress.finish_model(name, "done", f"test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}")
 
 
@@ -375,6 +379,10 @@ def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume:
     as soon as it exists (so a caller can name it when training stops: Ctrl-C, a full disk).
     """
     check_model_names(config.models)
+    if config.tensorboard:  # refused before decoding, not model by model
+        from bt_core.tracking.tensorboard_logs import check_tensorboard_available
+
+        check_tensorboard_available()
     if resume is None:  # fail before the (possibly long) decoding
         check_output_folder(Path(config.out))
         if config.run_id is not None:

@@ -14,7 +14,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # in numpy, or not at all.
 AUGMENT_MODES = ("device", "numpy", "none")
 # Settings that do not make two runs different experiments (see RunConfig.differences).
-NOT_COMPARED = ("run_id", "out", "workers")
+NOT_COMPARED = ("run_id", "out", "workers", "tensorboard")
 # Settings older runs stored that no longer exist: dropped when a stored config is read.
 RETIRED_SETTINGS = ("extra",)
 
@@ -41,6 +41,8 @@ class RunConfig:
     augment_mode: str = "device"
     data_parallel: bool = False
     workers: int = 1  # threads preparing batches; speed only, never results
+    # Older manifests lack it (read as False). Logs on the side only, never results.
+    tensorboard: bool = False  # Keras TensorBoard logs per model (bt_core.tracking.tensorboard_logs)
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -91,8 +93,8 @@ class RunConfig:
         return sorted(set(data) - known - set(RETIRED_SETTINGS))
 
     def differences(self, other: RunConfig) -> list[str]:
-        """Settings that differ from ``other``, apart from where the run lives (run_id, out)
-        and how fast it goes (workers)."""
+        """Settings that differ from ``other``, apart from where the run lives (run_id, out),
+        how fast it goes (workers) and what it logs on the side (tensorboard)."""
         mine, theirs = self.to_dict(), other.to_dict()
         return sorted(key for key in mine if key not in NOT_COMPARED and mine[key] != theirs[key])
 

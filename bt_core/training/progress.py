@@ -1,10 +1,12 @@
-"""A one-line-per-epoch progress display across the whole zoo, with time left."""
+"""A one-line-per-epoch progress display across the whole zoo, with time left, logged to the
+``bt_core.training.progress`` logger (the command line shows INFO on stderr; ``--quiet`` drops it)."""
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
-from typing import TextIO
+
+_log = logging.getLogger(__name__)
 
 
 def format_duration(seconds: float) -> str:
@@ -14,18 +16,21 @@ def format_duration(seconds: float) -> str:
     return f"{hours:d}:{minutes:02d}:{secs:02d}"
 
 
+FAILED = "FAILED"  # the status zoo.py reports a model that raised with
+
+
 class ZooProgress:
-    """Prints which model, which epoch, and an upper-bound estimate of the time left.
+    """Logs which model, which epoch, and an upper-bound estimate of the time left.
 
     Estimates assume every remaining epoch runs (early stopping can only make it shorter);
     models not started yet are assumed to take as long as the finished ones on average.
     Models in ``done`` (finished by an earlier session of a resumed run) are not counted.
+    Lines are INFO records, a failed model's a WARNING.
     """
 
-    def __init__(self, model_names: list[str], epochs_per_phase: int, stream: TextIO | None = None):
+    def __init__(self, model_names: list[str], epochs_per_phase: int):
         self.model_names = list(model_names)
         self.epochs_per_phase = epochs_per_phase
-        self.stream = stream or sys.stderr
         self.finished_seconds: list[float] = []
         self.current = ""
         self.current_index = 0
@@ -34,8 +39,8 @@ class ZooProgress:
         self.epoch_seconds: list[float] = []
         self.done: set[str] = set()
 
-    def say(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    def say(self, text: str, level: int = logging.INFO) -> None:
+        _log.log(level, text)
 
     def start_model(self, index: int, name: str, phases: int) -> None:
         self.current, self.current_index, self.phases_total = name, index, phases
@@ -83,4 +88,5 @@ class ZooProgress:
         seconds = time.perf_counter() - self.model_started
         self.finished_seconds.append(seconds)
         self.say(f"[{self.current_index + 1}/{len(self.model_names)}] {name}: {status} in "
-                 f"{format_duration(seconds)}{'  ' + detail if detail else ''}")
+                 f"{format_duration(seconds)}{'  ' + detail if detail else ''}",
+                 logging.WARNING if status == FAILED else logging.INFO)

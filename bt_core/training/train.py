@@ -20,6 +20,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ContextManager
 
 import keras
@@ -41,6 +42,7 @@ from bt_core.training.backup import (
 )
 from bt_core.training.batches import ImageBatches, balanced_class_weights
 from bt_core.training.config import AUGMENT_MODES
+from bt_core.tracking.tensorboard_logs import check_tensorboard_available, tensorboard_callback
 from bt_core.data.dataset import SplitArrays
 from bt_core.models import ModelSpec, set_backbone_trainable
 from bt_core.data.preprocess import preprocess_batch
@@ -304,6 +306,7 @@ def train_model(
     workers: int = 1,
     devices: int = 1,
     recovery: Recovery | None = None,
+    tensorboard_dir: Path | None = None,
 ) -> TrainResult:
     """Fit ``model`` (built from ``spec``) in place; best weights (lowest val loss) are restored.
 
@@ -312,9 +315,13 @@ def train_model(
     threads preparing batches. ``devices``: data-parallel replicas (batches split evenly).
     ``recovery``: write the history after every epoch and back the training up there,
     continuing from what an interrupted session left (:mod:`bt_core.training.backup`).
+    ``tensorboard_dir``: write Keras TensorBoard logs there, one folder per phase
+    (:mod:`bt_core.tracking.tensorboard_logs`).
     """
     recipe = spec.recipe
     mode = check_augment_mode(augment)
+    if tensorboard_dir is not None:
+        check_tensorboard_available()  # before any epoch, not after the first phase
     # Every batch splits evenly over the replicas, so padding is only ever needed at the end.
     batch_size = math.ceil((batch_size or recipe.batch_size) / devices) * devices
     host_augment = mode == AUGMENT_NUMPY and recipe.augment_strength > 0
@@ -348,6 +355,8 @@ def train_model(
         early_stopping, callbacks = _phase_callbacks(
             spec, phase, learning_rate, first_epoch, rows, progress, epochs, phase_names, recovery, resumed
         )
+        if tensorboard_dir is not None:  # after the backup: a logged epoch is never trained again
+            callbacks.append(tensorboard_callback(tensorboard_dir, phase, first_epoch, resumed=resumed is not None))
         if resumed:
             recovery.say(f"{spec.name}: continuing phase {phase} after epoch {len(rows)} "
                          f"(restored from {recovery.folder})")

@@ -3,6 +3,9 @@
 A click on a cell of a matrix selects that model and cell in the image explorer below,
 whose selectboxes work without clicking too. An image of the cell opens on the Inspect
 page from the link under the thumbnails or by selecting its row in the table.
+
+The explorer is a fragment (``st.fragment``): choosing a cell, in its selectboxes or with a
+click on a matrix, reruns the explorer only, not the matrices and the difference above it.
 """
 
 from functools import partial
@@ -25,6 +28,7 @@ DIFF_A_KEY = "confusion_diff_a"
 DIFF_B_KEY = "confusion_diff_b"
 INSPECT_PICK_KEY = "confusion_inspect_image"
 CELL_TABLE_KEY = "confusion_cell_table"
+EXPLORER_FRAGMENT = "confusion_cell_explorer"
 MATRICES_PER_ROW = 3
 MATRIX_HEIGHT = 360
 MAX_THUMBNAILS = 48
@@ -36,12 +40,14 @@ def chart_key(model: str) -> str:
 
 
 def select_clicked_cell(model: str, class_names: list[str]) -> None:
-    """on_select callback of a matrix: point the image explorer at the clicked cell."""
+    """on_select callback of a matrix: point the image explorer at the clicked cell, and
+    rerun the explorer alone."""
     state = st.session_state.get(chart_key(model)) or {}
     cell = view.cell_from_selection(state.get("selection"), class_names)
     if cell is not None:
         st.session_state[CELL_MODEL_KEY] = model
         st.session_state[CELL_KEY] = cell
+        st.rerun(EXPLORER_FRAGMENT)  # instead of the page: the matrices do not change
 
 
 def show_matrices(run: Run, matrices: dict[str, np.ndarray], normalized: bool) -> None:
@@ -120,7 +126,9 @@ def show_thumbnails(run: Run, cell_table) -> None:
         st.caption(f"Showing the first {MAX_THUMBNAILS} of {len(cell_table)} images; the table lists all.")
 
 
+@st.fragment(key=EXPLORER_FRAGMENT)
 def show_cell_images(run: Run, model_data: dict[str, ModelData], matrices: dict[str, np.ndarray]) -> None:
+    """The cell explorer: a fragment, so that choosing a cell here reruns this function only."""
     st.subheader("Images of a cell")
     st.caption("Click a cell of a matrix above, or choose it here.")
     chosen = choose_cell(run, matrices)

@@ -6,13 +6,20 @@ that reads scanner text, the skull or the border instead of the tumor stands out
 
 Maps come from the run's precomputed files when they hold the asked-for class (instant),
 else they are computed live with the model, which is loaded only here and only for the
-chosen models. ``?image=<test id>`` opens an image (the Confusion page links here so).
+chosen models. ``?image=<test id>`` opens an image (the Confusion page links here so);
+``?models=a,b&method=m`` choose the models and method (``bt_dashboard.query_state``), and the
+page writes its choices back into the URL.
+
+The display controls (colour map, opacity, outlines) and the pictures they change are a
+fragment (``st.fragment``): changing one redraws the pictures only, not the page (the model
+data, the image filters, the probability charts).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
@@ -21,16 +28,17 @@ import streamlit as st
 from bt_core.artifacts import ArtifactError, Run
 from bt_core.metrics.run_comparison import ModelData
 from bt_core.explain.overlay import COLORMAPS
-from bt_dashboard import loaders, presentation
+from bt_dashboard import loaders, presentation, query_state
 from bt_dashboard.run_picker import open_run_models
 from bt_dashboard.widget_state import drop_stale_choice
 from bt_dashboard.views import common
+from bt_dashboard.views import deep_links as links
 from bt_dashboard.views import inspect as view
 from bt_dashboard.views import inspect_pictures as pictures
 from bt_dashboard.views.inspect import Display
 
-MODELS_KEY = "inspect_models"
-METHOD_KEY = "inspect_method"
+MODELS_KEY = query_state.MODELS_KEY
+METHOD_KEY = query_state.METHOD_KEY
 TARGET_KEY = "inspect_target"
 COLORMAP_KEY = "inspect_colormap"
 ALPHA_KEY = "inspect_alpha"
@@ -41,13 +49,26 @@ CLASS_KEY = "inspect_class"
 FILTER_KEY = "inspect_filter"
 IMAGE_KEY = "inspect_image"
 UPLOAD_KEY = "inspect_upload"
-# The image id this page last wrote to the URL: a different ?image= came from a link.
-URL_IMAGE_KEY = "inspect_url_image"
+# How often the pictures' fragment ran: a display control reruns it alone.
+PICTURE_RUNS_KEY = "inspect_picture_runs"
+PICTURES_FRAGMENT = "inspect_pictures"
 
 TEST_SET = "Test image"
 UPLOAD = "Upload"
 DEFAULT_MODEL_COUNT = 4
 Loaded = TypeVar("Loaded")
+MapCompute = Callable[[int], tuple[np.ndarray, str]]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One model's column: its probabilities and how to get its map of a class; both None
+    when the model could not predict, which ``problem`` explains."""
+
+    name: str
+    probabilities: np.ndarray | None
+    compute: MapCompute | None
+    problem: str | None = None
 
 
 def _live_errors() -> tuple[type[BaseException], ...]:
@@ -73,6 +94,8 @@ def read_or_caption(load: Callable[[], Loaded], problem: str) -> Loaded | None:
 
 
 def render_controls(run: Run, names: list[str]) -> Display:
+    """The controls that change what is computed (models, method, class, live); the display
+    controls are the pictures' fragment's (``render_display_controls``)."""
     targets = [view.TARGET_PREDICTED, view.TARGET_TRUE, *run.class_names]
     drop_stale_choice(MODELS_KEY, names)
     drop_stale_choice(TARGET_KEY, targets)
@@ -83,7 +106,7 @@ def render_controls(run: Run, names: list[str]) -> Display:
             "Models", names, key=MODELS_KEY,
             help="One column per model. Models are loaded only when a map must be computed live.",
         )
-        method_column, target_column, colormap_column, alpha_column, toggle_column = st.columns([2, 2, 1.4, 2, 2])
+        method_column, target_column, toggle_column = st.columns([2, 2, 2])
         method = method_column.selectbox(
             "Method", list(common.METHOD_LABELS), format_func=common.METHOD_LABELS.get, key=METHOD_KEY
         )
@@ -91,26 +114,34 @@ def render_controls(run: Run, names: list[str]) -> Display:
             "Explain", targets, format_func=view.target_label,
             key=TARGET_KEY, help="The class whose evidence the map shows.",
         )
-        colormap = colormap_column.selectbox("Colormap", list(COLORMAPS), key=COLORMAP_KEY)
-        alpha = alpha_column.slider("Map opacity", 0.0, 1.0, 0.45, 0.05, key=ALPHA_KEY)
         live = toggle_column.toggle(
             "Always compute live", key=LIVE_KEY,
             help=f"Ignore the run's precomputed maps ({pictures.EXPLAIN_COMMAND}).",
         )
-        outlines = toggle_column.toggle(
+    query_state.write_models(models)
+    query_state.write(links.METHOD, method)
+    return Display(list(models), method, target, live=bool(live))
+
+
+def render_display_controls(display: Display) -> Display:
+    """Colour map, opacity and outlines: they change only the pictures."""
+    with presentation.controls("Display"):
+        colormap_column, alpha_column, outline_column = st.columns([1.4, 2, 2])
+        colormap = colormap_column.selectbox("Colormap", list(COLORMAPS), key=COLORMAP_KEY)
+        alpha = alpha_column.slider("Map opacity", 0.0, 1.0, 0.45, 0.05, key=ALPHA_KEY)
+        outlines = outline_column.toggle(
             "Box and head outline", value=True, key=OUTLINES_KEY,
             help="Green: the tumor box the run stored (test_boxes.csv). "
             "White: the head mask the analysis pass measured with (test_heads.npz).",
         )
-    return Display(list(models), method, target, colormap, float(alpha), bool(live), bool(outlines))
+    return replace(display, colormap=colormap, alpha=float(alpha), outlines=bool(outlines))
 
 
 def adopt_requested_image(ids: np.ndarray) -> None:
     """Open the image a link asked for (``?image=``): reset the filters so it is listed."""
-    requested = st.query_params.get(view.IMAGE_QUERY_PARAM)
-    if not requested or requested == st.session_state.get(URL_IMAGE_KEY):
+    requested = query_state.requested(links.IMAGE)
+    if requested is None:
         return
-    st.session_state[URL_IMAGE_KEY] = requested
     if requested not in set(np.asarray(ids, dtype=str)):
         st.warning(f"Image `{requested}` is not in this run's test set.")
         return
@@ -129,9 +160,7 @@ def step(candidates: list[str], offset: int) -> None:
 def remember(image_id: str) -> None:
     """Keep the image for the next visit and in the URL, so the tab can be reloaded or shared."""
     st.session_state[view.SELECTED_IMAGE_KEY] = image_id
-    st.session_state[URL_IMAGE_KEY] = image_id
-    if st.query_params.get(view.IMAGE_QUERY_PARAM) != image_id:
-        st.query_params[view.IMAGE_QUERY_PARAM] = image_id
+    query_state.write(links.IMAGE, image_id)
 
 
 def choose_image(run: Run, overview) -> str | None:
@@ -217,19 +246,48 @@ def show_map(run: Run, name: str, display: Display, picture: pictures.Picture, c
 
 
 def show_model_column(
-    run: Run, name: str, display: Display, picture: pictures.Picture, probabilities: np.ndarray, true: int | None,
-    compute, image_id: str | None = None,
+    run: Run, panel: Panel, display: Display, picture: pictures.Picture, true: int | None, image_id: str | None
 ) -> None:
-    st.markdown(f"**{name}**")
-    predicted = int(np.asarray(probabilities).argmax())
+    st.markdown(f"**{panel.name}**")
+    if panel.problem is not None:
+        st.warning(panel.problem)
+        return
+    predicted = int(np.asarray(panel.probabilities).argmax())
     show_badge(predicted, true, run.class_names)
     class_index = view.target_class_index(display.target, predicted, true, run.class_names)
-    show_map(run, name, display, picture, class_index, lambda: compute(class_index), image_id)
-    presentation.show_figure(
-        view.probability_figure(probabilities, run.class_names, true),
-        presentation.file_stem(run.run_id, "inspect", name),
-        key=f"inspect_probabilities_{name}",
-    )
+    show_map(run, panel.name, display, picture, class_index, lambda: panel.compute(class_index), image_id)
+
+
+@st.fragment(key=PICTURES_FRAGMENT)
+def show_pictures(
+    run: Run, display: Display, image: np.ndarray, outlines: pictures.StoredOutlines, caption: str,
+    true: int | None, panels: list[Panel], image_id: str | None,
+) -> None:
+    """The display controls and the pictures they change: a fragment, so that changing a
+    control reruns this function only."""
+    st.session_state[PICTURE_RUNS_KEY] = st.session_state.get(PICTURE_RUNS_KEY, 0) + 1
+    display = render_display_controls(display)
+    picture = pictures.make_picture(image, outlines, display.outlines)
+    columns = st.columns(1 + len(panels))
+    with columns[0]:
+        show_input(picture, caption)
+    for column, panel in zip(columns[1:], panels):
+        with column:
+            show_model_column(run, panel, display, picture, true, image_id)
+
+
+def show_probabilities(run: Run, panels: list[Panel], true: int | None) -> None:
+    """Each model's probability bars, under its picture (outside the pictures' fragment)."""
+    columns = st.columns(1 + len(panels))
+    for column, panel in zip(columns[1:], panels):
+        if panel.probabilities is None:
+            continue
+        with column:
+            presentation.show_figure(
+                view.probability_figure(panel.probabilities, run.class_names, true),
+                presentation.file_stem(run.run_id, "inspect", panel.name),
+                key=f"inspect_probabilities_{panel.name}",
+            )
 
 
 def show_test_image(
@@ -242,21 +300,26 @@ def show_test_image(
     position = int(np.flatnonzero(np.asarray(ids, dtype=str) == image_id)[0])
     boxes = read_or_caption(lambda: loaders.load_test_boxes(run.directory), "Stored tumor boxes unreadable")
     heads = read_or_caption(lambda: loaders.load_test_heads(run.directory), "Stored head masks unusable")
-    picture = pictures.make_picture(images[position], pictures.stored_outlines(boxes, heads, position),
-                                    display.outlines)
     true = int(next(iter(model_data.values())).y_true[position])
-    columns = st.columns(1 + len(display.models))
-    with columns[0]:
-        show_input(picture, f"{image_id} · true {run.class_names[true]}")
-    for column, name in zip(columns[1:], display.models):
+    panels = []
+    for name in display.models:
         data = model_data[name]
         row = int(np.flatnonzero(np.asarray(data.ids, dtype=str) == image_id)[0])
-        with column:
-            show_model_column(
-                run, name, display, picture, np.asarray(data.proba[row]), true,
-                lambda class_index, name=name: test_image_map(run, name, display, image_id, class_index),
-                image_id,
-            )
+        panels.append(Panel(name, np.asarray(data.proba[row]),
+                            lambda class_index, name=name: test_image_map(run, name, display, image_id, class_index)))
+    show_pictures(run, display, images[position], pictures.stored_outlines(boxes, heads, position),
+                  f"{image_id} · true {run.class_names[true]}", true, panels, image_id)
+    show_probabilities(run, panels, true)
+
+
+def upload_panel(run: Run, name: str, display: Display, image: np.ndarray) -> Panel:
+    """A model's prediction of an upload, and its live map; the reason when it cannot predict."""
+    try:
+        probabilities = loaders.upload_probabilities(run.directory, name, image)
+    except _live_errors() as exc:
+        return Panel(name, None, None, f"{name} cannot predict: {type(exc).__name__}: {exc}")
+    return Panel(name, probabilities, lambda class_index: (
+        loaders.live_upload_map(run.directory, name, display.method, image, class_index), view.SOURCE_LIVE))
 
 
 def show_upload(run: Run, display: Display) -> None:
@@ -273,26 +336,10 @@ def show_upload(run: Run, display: Display) -> None:
     except (ValueError, ArtifactError) as exc:
         st.error(f"`{uploaded.name}` cannot be used: {exc}")
         return
-    first = next(iter(prepared.values()))
-    picture = pictures.make_picture(first, pictures.UPLOAD_OUTLINES, display.outlines)
-    columns = st.columns(1 + len(display.models))
-    with columns[0]:
-        show_input(picture, f"{uploaded.name} · no label")
-    for column, name in zip(columns[1:], display.models):
-        image = prepared[sizes[name]]
-        with column:
-            try:
-                probabilities = loaders.upload_probabilities(run.directory, name, image)
-            except _live_errors() as exc:
-                st.markdown(f"**{name}**")
-                st.warning(f"{name} cannot predict: {type(exc).__name__}: {exc}")
-                continue
-            show_model_column(
-                run, name, display, picture, probabilities, None,
-                lambda class_index, name=name, image=image: (
-                    loaders.live_upload_map(run.directory, name, display.method, image, class_index), view.SOURCE_LIVE
-                ),
-            )
+    panels = [upload_panel(run, name, display, prepared[sizes[name]]) for name in display.models]
+    show_pictures(run, display, next(iter(prepared.values())), pictures.UPLOAD_OUTLINES,
+                  f"{uploaded.name} · no label", None, panels, None)
+    show_probabilities(run, panels, None)
 
 
 def inspect_page() -> None:

@@ -22,6 +22,7 @@ def show_table(table: pd.DataFrame, run: Run, one: common.OneClass | None) -> No
     presentation.show_table(
         table, presentation.file_stem(run.run_id, "leaderboard"),
         styled=view.style_leaderboard(table, not_measurable),
+        column_config={column: st.column_config.Column(help=text) for column, text in view.COLUMN_HELP.items()},
     )
     intervals = (
         "Intervals: 95% paired bootstrap over test images." if one is None
@@ -30,7 +31,9 @@ def show_table(table: pd.DataFrame, run: Run, one: common.OneClass | None) -> No
     st.caption(
         "Test split. Click a column header to sort. Highlighted: the best value of each column "
         "(highest score; lowest log loss, Brier, ECE, parameters and time; train − test gap "
-        f"closest to 0). {intervals} Tumor columns collapse the classes to tumor vs no tumor."
+        f"closest to 0). {intervals} Tumor columns collapse the classes to tumor vs no tumor; "
+        "sensitivity @ 95% specificity is the best sensitivity of a threshold on P(tumor) that keeps "
+        "specificity ≥ 95% (and the reverse), hover a header for the convention."
     )
 
 

@@ -45,6 +45,16 @@ def show_timing(manifest: Manifest) -> None:
         column.metric(name, value)
 
 
+def show_model_cards(run_dir, manifest: Manifest) -> None:
+    cards = view.model_cards(run_dir, manifest)
+    if not cards:
+        return
+    st.subheader("Model cards")
+    for name, text in cards.items():
+        with st.expander(name):
+            st.markdown(text)
+
+
 def run_details_page() -> None:
     st.title("Run")
     run_dir = selected_run_dir()
@@ -64,6 +74,7 @@ def run_details_page() -> None:
     show_dataset(manifest)
     st.subheader("Models")
     st.dataframe(view.model_status_table(manifest), hide_index=True)
+    show_model_cards(run_dir, manifest)
     show_setup(manifest)
     show_timing(manifest)
 

@@ -20,7 +20,7 @@ import numpy as np
 import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Run, ShortcutSummary
-from bt_dashboard import loaders, presentation
+from bt_dashboard import loaders, presentation, query_state
 from bt_dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
 from bt_dashboard.run_picker import open_selected_run
 from bt_dashboard.views import common, severity, shortcut_audit, shortcut_clusters, shortcut_model
@@ -318,9 +318,13 @@ def show_audit(run: Run, summary: ShortcutSummary) -> None:
         presentation.show_table(by_split, presentation.file_stem(run.run_id, "shortcuts-duplicates-by-split"))
     with right:
         metrics = shortcut_audit.dedup_metrics_table(duplicates, view.stored_metrics(run))
-        styled = shortcut_audit.style_dedup_metrics(metrics)
-        if one is not None:
-            styled = common.mark_not_measurable(styled, shortcut_audit.dedup_columns_comparing_classes())
+        if one is not None:  # the words in the cells: the browser's table ignores a Styler's na_rep
+            not_measurable = shortcut_audit.dedup_columns_comparing_classes()
+            styled = common.mark_not_measurable(
+                shortcut_audit.style_dedup_metrics(common.not_measurable_cells(metrics, not_measurable)),
+                not_measurable)
+        else:
+            styled = shortcut_audit.style_dedup_metrics(metrics)
         presentation.show_table(metrics, presentation.file_stem(run.run_id, "shortcuts-deduplicated-metrics"),
                                 styled=styled)
         st.caption(shortcut_audit.DEDUP_CAPTION)
@@ -361,8 +365,9 @@ def shortcuts_page() -> None:
     if names:
         st.subheader("One model")
         drop_stale_choice(MODEL_KEY, names)
-        if MODEL_KEY not in st.session_state:
-            st.session_state[MODEL_KEY] = view.suspect_model(summary)
+        if MODEL_KEY not in st.session_state:  # a link's first model, else the most suspect one
+            linked = [n for n in st.session_state.get(query_state.MODELS_KEY) or [] if n in names]
+            st.session_state[MODEL_KEY] = linked[0] if linked else view.suspect_model(summary)
         name = st.selectbox("Model", names, key=MODEL_KEY,
                             format_func=lambda n: f"{n} (flagged)" if view.is_flagged(records[n]) else n)
     model_tab, worst_tab, cluster_tab, audit_tab = st.tabs(

@@ -101,6 +101,21 @@ def one_class_test(run: Any) -> OneClass | None:
 
 
 def mark_not_measurable(styled: Styler, columns: Sequence[str]) -> Styler:
-    """``styled`` with the blank cells of ``columns`` reading "not measurable"."""
+    """``styled`` with the blank cells of ``columns`` reading "not measurable" in the Styler's
+    text (AppTest, HTML). The browser's grid ignores ``na_rep`` and draws a blank cell as
+    ``st.dataframe``'s ``placeholder``: build ``styled`` on :func:`not_measurable_cells`'s
+    table so that the words are in the cells themselves."""
     shown = [column for column in columns if column in styled.data.columns]
     return styled.format(None, subset=shown, na_rep=one_class.NOT_MEASURABLE) if shown else styled
+
+
+def not_measurable_cells(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """A copy of ``table`` whose ``columns`` without any value hold the text "not measurable".
+
+    Only all-blank columns become text: a column with some values stays numeric, so sorting
+    by it still sorts numbers (its blank cells show the table's placeholder)."""
+    marked = table.copy()
+    for column in columns:
+        if column in marked and marked[column].isna().all():
+            marked[column] = pd.Series(one_class.NOT_MEASURABLE, index=marked.index, dtype=object)
+    return marked

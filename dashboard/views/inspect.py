@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 
 from bt_core.artifacts import Run
 from bt_core.metrics.run_comparison import ModelData
+from bt_dashboard.views import deep_links
 from bt_dashboard.views.inspect_pictures import Picture, live_shares, prepare_upload, stored_shares
 
 
@@ -25,7 +26,7 @@ INSPECT_PAGE = "app_pages/inspect.py"
 
 
 # ?image=<test id> opens that image on the Inspect page (links from other pages use it).
-IMAGE_QUERY_PARAM = "image"
+IMAGE_QUERY_PARAM = deep_links.IMAGE
 
 
 # The image shown last, kept across page switches (widget state is not).
@@ -179,15 +180,16 @@ def precomputed_map(
 
 @dataclass(frozen=True)
 class Display:
-    """The page's display settings."""
+    """The page's settings: what is computed (models, method, target class, live), then how
+    the pictures are drawn (colour map, map opacity, outlines; the display controls)."""
 
     models: list[str]
     method: str
     target: str
-    colormap: str
-    alpha: float
-    live: bool
-    outlines: bool
+    live: bool = False
+    colormap: str = "jet"
+    alpha: float = 0.45
+    outlines: bool = True
 
 
 def model_input_size(run: Run, name: str) -> int:

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from bt_core.artifacts import STATUS_DONE, Run
 from bt_core.data.classes import negative_class_index
-from bt_core.metrics import one_class, scores
+from bt_core.metrics import one_class, operating_point, scores
 from bt_core.metrics.run_comparison import ModelData
 from bt_dashboard.views import common
 
@@ -127,6 +127,10 @@ MACRO_AUC_CI = f"Macro AUC {CI}"
 TUMOR_SENSITIVITY = "Tumor sensitivity"
 TUMOR_SPECIFICITY = "Tumor specificity"
 TUMOR_AUC = "Tumor AUC"
+SENSITIVITY_AT_SPECIFICITY = "Sensitivity @ 95% specificity"
+SPECIFICITY_AT_SENSITIVITY = "Specificity @ 95% sensitivity"
+SENSITIVITY_AT_SPECIFICITY_CI = f"{SENSITIVITY_AT_SPECIFICITY} {CI}"
+SPECIFICITY_AT_SENSITIVITY_CI = f"{SPECIFICITY_AT_SENSITIVITY} {CI}"
 MACRO_SPECIFICITY = "Macro specificity"
 MICRO_AUC = "Micro AUC"
 WEIGHTED_F1 = "Weighted F1"
@@ -141,6 +145,8 @@ SCORE_COLUMNS = {
     TUMOR_SENSITIVITY: "tumor_sensitivity",
     TUMOR_SPECIFICITY: "tumor_specificity",
     TUMOR_AUC: "tumor_auc",
+    SENSITIVITY_AT_SPECIFICITY: operating_point.SENSITIVITY_AT_SPECIFICITY,
+    SPECIFICITY_AT_SENSITIVITY: operating_point.SPECIFICITY_AT_SENSITIVITY,
     common.MACRO_PRECISION: "macro_precision",
     common.MACRO_RECALL: "macro_recall",
     MACRO_SPECIFICITY: "macro_specificity",
@@ -157,8 +163,27 @@ SCORE_COLUMNS = {
 
 
 # Interval columns (text) follow their metric.
-CI_COLUMNS = {ACCURACY_CI: "accuracy", MACRO_F1_CI: "macro_f1", MACRO_AUC_CI: "macro_auc"}
-CI_AFTER = {common.ACCURACY: ACCURACY_CI, common.MACRO_F1: MACRO_F1_CI, common.MACRO_AUC: MACRO_AUC_CI}
+CI_COLUMNS = {
+    ACCURACY_CI: "accuracy",
+    SENSITIVITY_AT_SPECIFICITY_CI: operating_point.SENSITIVITY_AT_SPECIFICITY,
+    SPECIFICITY_AT_SENSITIVITY_CI: operating_point.SPECIFICITY_AT_SENSITIVITY,
+    MACRO_F1_CI: "macro_f1",
+    MACRO_AUC_CI: "macro_auc",
+}
+CI_AFTER = {common.ACCURACY: ACCURACY_CI, SENSITIVITY_AT_SPECIFICITY: SENSITIVITY_AT_SPECIFICITY_CI,
+            SPECIFICITY_AT_SENSITIVITY: SPECIFICITY_AT_SENSITIVITY_CI, common.MACRO_F1: MACRO_F1_CI,
+            common.MACRO_AUC: MACRO_AUC_CI}
+# Shown as column help (hover on the header) on the Models page.
+FIXED_POINT_HELP = (
+    "Tumor vs no tumor on P(tumor) = 1 − P(no tumor): the highest {best} among the thresholds "
+    "whose {kept} is at least 95% (points of the empirical ROC curve, no interpolation)."
+)
+COLUMN_HELP = {
+    SENSITIVITY_AT_SPECIFICITY: FIXED_POINT_HELP.format(best="sensitivity", kept="specificity"),
+    SPECIFICITY_AT_SENSITIVITY: FIXED_POINT_HELP.format(best="specificity", kept="sensitivity"),
+    SENSITIVITY_AT_SPECIFICITY_CI: "95% percentile interval over the same paired bootstrap resamples as accuracy.",
+    SPECIFICITY_AT_SENSITIVITY_CI: "95% percentile interval over the same paired bootstrap resamples as accuracy.",
+}
 COST_COLUMNS = [common.TRAINABLE_PARAMS, common.TRAIN_SECONDS, common.EPOCHS_RUN]
 LEADERBOARD_COLUMNS = [
     common.MODEL,
@@ -177,7 +202,8 @@ LOWER_IS_BETTER = {LOG_LOSS, common.BRIER, common.ECE, common.TRAINABLE_PARAMS, 
 # The train-test gap is best near zero, whichever its sign.
 CLOSEST_TO_ZERO = {ACCURACY_GAP}
 PERCENT_COLUMNS = [
-    common.ACCURACY, TUMOR_SENSITIVITY, TUMOR_SPECIFICITY, common.MACRO_PRECISION, common.MACRO_RECALL,
+    common.ACCURACY, TUMOR_SENSITIVITY, TUMOR_SPECIFICITY, SENSITIVITY_AT_SPECIFICITY, SPECIFICITY_AT_SENSITIVITY,
+    common.MACRO_PRECISION, common.MACRO_RECALL,
     MACRO_SPECIFICITY, common.MACRO_F1, WEIGHTED_F1, common.ECE, TRAIN_ACCURACY,
 ]
 AUC_COLUMNS = [TUMOR_AUC, common.MACRO_AUC, MICRO_AUC]
@@ -234,23 +260,26 @@ def leaderboard_table(run: Run, scores_table: pd.DataFrame, excluded: Mapping[st
 
 def not_measurable_columns(class_names: Sequence[str], present: int) -> list[str]:
     """The leaderboard columns that test images of the one class ``present`` cannot score:
-    those that compare classes, and tumor specificity (tumor images) or sensitivity (no-tumor)."""
-    keys = set(one_class.SCORES_NEEDING_TWO_CLASSES)
+    those that compare classes (sensitivity at 95% specificity and the reverse among them),
+    and tumor specificity (tumor images) or sensitivity (no-tumor)."""
+    keys = {*one_class.SCORES_NEEDING_TWO_CLASSES, *operating_point.FIXED_POINT_METRICS}
     negative = negative_class_index(class_names)
     if negative is not None:
         keys.add("tumor_sensitivity" if present == negative else "tumor_specificity")
     columns = [column for column, key in SCORE_COLUMNS.items() if key in keys]
-    return columns + [column for column, key in CI_COLUMNS.items() if key in one_class.BOOTSTRAP_NEEDING_TWO_CLASSES]
+    interval_keys = {*one_class.BOOTSTRAP_NEEDING_TWO_CLASSES, *operating_point.FIXED_POINT_METRICS}
+    return columns + [column for column, key in CI_COLUMNS.items() if key in interval_keys]
 
 
 def mark_not_measurable(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The leaderboard with the interval texts of ``columns`` reading "not measurable" (the
-    number columns stay NaN: :func:`style_leaderboard` shows the same words there)."""
+    """The leaderboard with ``columns`` reading "not measurable" where no model has a value
+    (:func:`bt_dashboard.views.common.not_measurable_cells`); their cells hold the words, as
+    the browser's grid shows a blank number as "None" whatever the Styler's ``na_rep``."""
     marked = table.copy()
     for column in columns:
         if column in CI_COLUMNS and column in marked:
             marked[column] = one_class.NOT_MEASURABLE
-    return marked
+    return common.not_measurable_cells(marked, columns)
 
 
 ONE_CLASS_COLUMNS = [common.MODEL, "Measure", "Value", "Wilson 95% lower", "Wilson 95% upper", "Called right",
@@ -313,7 +342,9 @@ def leaderboard_formats() -> dict[str, Any]:
 def style_leaderboard(table: pd.DataFrame, not_measurable: Sequence[str] = ()) -> Styler:
     """The leaderboard as shown: percentages, 3-decimal AUCs and losses, best values marked;
     the blank cells of ``not_measurable`` columns read "not measurable"."""
-    formats = {column: fmt for column, fmt in leaderboard_formats().items() if column in table.columns}
+    # Columns that hold text ("not measurable") keep it; only number columns get a number format.
+    formats = {column: fmt for column, fmt in leaderboard_formats().items()
+               if column in table.columns and pd.api.types.is_numeric_dtype(table[column])}
     styled = table.style.format(formats, na_rep=common.MISSING).apply(leaderboard_styles, axis=None)
     return common.mark_not_measurable(styled, not_measurable)
 
@@ -328,7 +359,9 @@ def formatted_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
         best = best_rows(table, column) if column in MARKED_COLUMNS else None
         texts = []
         for index, value in values.items():
-            if fmt and (value is None or pd.isna(value)):
+            if isinstance(value, str):
+                text = value
+            elif fmt and (value is None or pd.isna(value)):
                 text = common.MISSING
             elif fmt:
                 text = fmt.format(int(value) if fmt in ("{:,}", "{:d}") else value)

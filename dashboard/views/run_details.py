@@ -1,17 +1,19 @@
 """What the Run page shows (no Streamlit): the manifest's dataset counts, skipped files,
 settings, versions, model states and timing, as tables and lines, from the typed
-:class:`bt_core.artifacts.Manifest`.
+:class:`bt_core.artifacts.Manifest`; and each finished model's stored card.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bt_core.artifacts import DatasetRecord, Evaluation, Manifest
+from bt_core.artifacts import ArtifactError, DatasetRecord, Evaluation, Manifest
+from bt_core.artifacts.reader import load_model_card
 from bt_core.data.classes import NO_TUMOR
 from bt_dashboard.views import common
 
@@ -114,3 +116,28 @@ def dataset_line(dataset: DatasetRecord) -> str:
 def environment(manifest: Manifest) -> dict[str, Any]:
     """The library versions, backend and device the run trained with."""
     return {**(manifest.versions or {}), "backend": manifest.backend, "device": manifest.device}
+
+
+# The command that writes the cards of a run made before cards existed (bt_core.runs.model_card).
+CARDS_COMMAND = "python train_all.py --cards {run_dir}"
+
+
+def model_cards(run_dir: Path, manifest: Manifest) -> dict[str, str]:
+    """Per finished model: its stored MODEL_CARD.md, or one line saying why it has none and
+    the command that writes it. An evaluation has no cards of its own (its training run's
+    cards list it)."""
+    if manifest.is_evaluation:
+        return {}
+    cards = {}
+    for name, entry in manifest.models.items():
+        if not entry.is_done:
+            continue
+        try:
+            text = load_model_card(run_dir, name)
+        except ArtifactError as exc:
+            text = f"The model card cannot be read: {exc}"
+        cards[name] = text if text is not None else (
+            f"No model card yet (a run written before cards existed, or a model whose results cannot be "
+            f"read): run `{CARDS_COMMAND.format(run_dir=run_dir)}`."
+        )
+    return cards

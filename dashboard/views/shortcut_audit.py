@@ -128,5 +128,7 @@ DEDUP_CAPTION = ("Test metrics on the whole test split and on the de-duplicated 
 
 
 def style_dedup_metrics(table: pd.DataFrame) -> Styler:
-    formats = {column: "{:+.1%}" if column.startswith("Δ") else "{:.1%}" for column in table.columns[1:]}
+    # Numbers only: a column marked "not measurable" holds text.
+    formats = {column: "{:+.1%}" if column.startswith("Δ") else "{:.1%}" for column in table.columns[1:]
+               if pd.api.types.is_numeric_dtype(table[column])}
     return table.style.format(formats, na_rep="—")

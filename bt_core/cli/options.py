@@ -1,0 +1,105 @@
+"""The options shared by ``train_all.py`` and ``bt-zoo``: one definition (and help text) each."""
+
+from __future__ import annotations
+
+import argparse
+
+DEMO_DATA_DIR = "data/demo"
+# --resume without a folder: find the run from --run-id, or by its settings, in --out.
+FIND_RUN = ""
+DEFAULT_OUT = "artifacts"
+RUN_DIR_HELP = "a run folder (artifacts/RUN_ID)"
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", help="dataset folder: ROOT/Training|Testing/<class>/* or ROOT/<class>/*")
+    source.add_argument("--demo", action="store_true", help="generate the synthetic demo dataset and train the demo zoo")
+    parser.add_argument("--demo-data", default=DEMO_DATA_DIR, help=f"where --demo writes its dataset ({DEMO_DATA_DIR})")
+
+
+def add_models_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--models", help=help_text)
+
+
+def add_out_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"folder that receives the run folder ({DEFAULT_OUT})")
+    parser.add_argument("--run-id", help="name of the run folder (default: time stamp and dataset name)")
+
+
+def add_methods_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--methods", default=None,
+                        help="explanation methods to compute, comma-separated (default: gradcam,faster_scorecam)")
+
+
+def add_no_explain_option(parser: argparse.ArgumentParser, after: str) -> None:
+    parser.add_argument("--no-explain", action="store_true",
+                        help=f"do not compute explanation maps and shortcut measures after {after}")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Every setting of a training run, after --data / --demo and --models."""
+    parser.add_argument("--epochs", type=int, help="maximum epochs per phase (early stopping may stop sooner)")
+    parser.add_argument("--img-size", type=int, help="square input size in pixels")
+    parser.add_argument("--batch-size", type=int, help="batch size for every model (default: each model's recipe)")
+    add_out_options(parser)
+    parser.add_argument("--seed", type=int, default=42,
+                        help="seed of the split, weight initialisation, augmentation and batch order (42)")
+    parser.add_argument("--weights", default="none", help="none (from scratch), imagenet, or a local weights file")
+    parser.add_argument("--val-fraction", type=float, default=0.15,
+                        help="share of the training images held out for validation, stratified (0.15)")
+    parser.add_argument("--test-fraction", type=float, default=0.15,
+                        help="share of the images held out for testing, pool layout only (0.15)")
+    parser.add_argument("--max-per-class", type=int, help="use at most N images per class and source split")
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                        help="float32 (default), or mixed precision on GPUs (the softmax stays float32)")
+    parser.add_argument("--preprocess", default="",
+                        help="image operations applied in order when decoding, comma-separated: "
+                             "clahe, sharpen, histeq, crop_head (default: none)")
+    parser.add_argument("--augment", choices=["device", "numpy", "none"], default="device",
+                        help="device: one random affine warp per image inside the compiled train step (default); "
+                             "numpy: flips, shifts, brightness on the host; none")
+    parser.add_argument("--no-augment", action="store_true", help="same as --augment none")
+    parser.add_argument("--data-parallel", action="store_true",
+                        help="split each batch over all local devices (JAX DataParallel / tf MirroredStrategy)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="threads preparing batches ahead of the model (1: none; try 4-8 on a fast GPU)")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write Keras TensorBoard logs per model under the run folder "
+                             "(needs the tensorboard extra: pip install 'brain-tumor-zoo[tensorboard]')")
+    parser.add_argument("--resume", nargs="?", const=FIND_RUN, metavar="RUN_DIR",
+                        help="continue an interrupted run: RUN_DIR alone (its stored settings), or added to "
+                             "the original command (the run named by --run-id, else the newest run in --out "
+                             "with the same settings). Finished models are kept; the others train again")
+
+
+def add_list_models_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--list-models", action="store_true", help="print the model names and exit")
+
+
+def add_map_size_option(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument("--map-size", type=int, default=None,
+                        help=f"{prefix}side of the stored maps in pixels (default: min(64, image size))")
+
+
+def add_evaluation_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument("--name", help=f"name of the evaluation ({prefix}default: the --data folder's name)")
+    parser.add_argument("--replace", action="store_true", help="redo an existing evaluation of the same --name")
+
+
+def add_logging_options(parser: argparse.ArgumentParser, *, keep_unset: bool = False) -> None:
+    """--quiet / --verbose; ``keep_unset``: a sub-command's copy that leaves the main
+    parser's value alone unless given (argparse would otherwise overwrite it with False)."""
+    default = argparse.SUPPRESS if keep_unset else False
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", default=default,
+                          help="print warnings and errors only (no per-epoch progress)")
+    loudness.add_argument("-v", "--verbose", action="store_true", default=default,
+                          help="print debugging detail and TensorFlow's own start-up and device logs")
+
+
+def add_version_option(parser: argparse.ArgumentParser) -> None:
+    from bt_core.cli.logs import package_version
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                        help="print the installed version and exit")
