@@ -488,7 +488,7 @@ def test_curves_page_operating_point_follows_the_threshold(zoo_app, zoo):
         tp, fn, fp, tn = operating_counts(zoo.predictions[zoo.good_models[0]], threshold)
         assert plotly_array(first["y"])[marked[0]] == pytest.approx(tp / (tp + fn))
         assert plotly_array(first["x"])[marked[0]] == pytest.approx(fp / (fp + tn))
-        matrices = [element.value for element in app.dataframe if "Called tumor" in element.value.columns]
+        matrices = [element.value for element in app.table if "Called tumor" in element.value.columns]
         assert len(matrices) == len(zoo.good_models)
         assert matrices[0].loc["Tumor", "Called tumor"] == tp and matrices[0].loc["No tumor", "Called no tumor"] == tn
 
