@@ -180,6 +180,24 @@ def test_export_mlflow_passes_the_report_and_a_local_store_by_default(run_dir, t
     assert seen["report_text"] == f"<!DOCTYPE html><p>{RUN_ID}</p>"
 
 
+def test_export_mlflow_to_a_store_that_refuses_exits_2_naming_it(run_dir, tmp_path, monkeypatch, capsys,
+                                                                  quick_report):
+    pytest.importorskip("mlflow")
+    from mlflow.exceptions import MlflowException
+
+    from bt_core.tracking import mlflow_export
+
+    def refused(*args, **kwargs):
+        raise MlflowException("Model registry functionality is unavailable\n(traceback detail)")
+
+    monkeypatch.setattr(mlflow_export, "export_run", refused)
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    assert zoo.main(["export-mlflow", str(run_dir), "--tracking-uri", "sqlite:///x.db"]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: cannot log to sqlite:///x.db: Model registry functionality is unavailable")
+    assert publish.os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == str(publish.HTTP_RETRIES)  # a dead server fails fast
+
+
 @pytest.mark.parametrize("command", [["cards"], ["--cards"]], ids=["bt-zoo cards", "train_all.py --cards"])
 def test_cards_writes_every_finished_models_card_again(command, tmp_path, capsys):
     from bt_core.artifacts import load_model_card, model_card_path

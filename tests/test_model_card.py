@@ -10,10 +10,11 @@ from bt_core import artifacts as art
 from bt_core import cli
 from bt_core.artifacts.layout import model_card_path
 from bt_core.artifacts.reader import load_model_card
+from bt_core.artifacts import load_shortcuts
 from bt_core.metrics import run_comparison
 from bt_core.runs import model_card
 from bt_core.runs.evaluate import evaluate_run
-from bt_core.shortcuts import flags
+from bt_core.shortcuts import flags, wording
 from fabricate import (
     CLASS_NAMES,
     ZOO_SHORTCUT_CLEAN,
@@ -81,8 +82,13 @@ def test_the_card_says_the_shortcut_findings_and_dedup_metrics_in_words(measured
     card = load_model_card(zoo.run_dir, ZOO_SHORTCUT_FLAGGED)
     findings = section_of(card, "Shortcut findings")
     assert "Severity: **unsafe**: about 80.0%" in findings
-    for name in ("outside_head", "border", "background_accuracy"):
-        assert f"Flag `{name}`: {flags.FLAG_SENTENCES[name]}" in findings
+    record = load_shortcuts(zoo.run_dir)["models"][ZOO_SHORTCUT_FLAGGED]
+    fired = {flag["name"]: flag for flag in record["flags"]}
+    for name in ("outside_head", "border", "background_accuracy"):  # the dashboard's words and numbers
+        flag = fired[name]
+        assert (f"Flag **{wording.flag_label(flag)}**: {wording.flag_reason(flag, record)}. "
+                f"{flags.FLAG_SENTENCES[name]}") in findings
+        assert "%" in wording.flag_reason(flag, record) and "n/a" not in wording.flag_reason(flag, record)
     clean = section_of(load_model_card(zoo.run_dir, ZOO_SHORTCUT_CLEAN), "Shortcut findings")
     assert "Severity: **no evidence**" in clean and "No attention or probe flag fired" in clean
     skipped = section_of(load_model_card(zoo.run_dir, ZOO_SHORTCUT_SKIPPED), "Shortcut findings")
@@ -115,6 +121,12 @@ def test_severity_words_name_each_verdict():
     assert "not measured" in model_card.severity_words({})
     uncertain = model_card.severity_words({"severity": {"severity": 0.2, "ci_low": 0.05, "ci_high": 0.4}})
     assert uncertain.startswith("Severity: **uncertain**: about 20.0% (95% 5.0% – 40.0%)")
+    pair = {"driving_pair": "glioma -> meningioma"}
+    unsafe = model_card.severity_words({"severity": {"severity": 0.4, "ci_low": 0.3, "ci_high": 0.5, **pair}})
+    assert unsafe.endswith("most of it: glioma images called meningioma once they get the look of a "
+                           "meningioma image.")
+    none = model_card.severity_words({"severity": {"severity": 0.0, "ci_low": 0.0, "ci_high": 0.08, **pair}})
+    assert none.startswith("Severity: **no evidence**") and "most of it" not in none
 
 
 @pytest.fixture(scope="module")

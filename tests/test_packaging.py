@@ -1,6 +1,7 @@
 """pyproject.toml and constraints.txt: what `pip install .` ships, declares and pins, and that the
 installed copy runs (bt-zoo, the dashboard) outside the repository."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -152,7 +153,11 @@ def test_the_installed_copy_reports_its_version_and_serves_the_dashboard_outside
             except OSError:
                 time.sleep(0.2)
         assert answer == "ok", server.stdout.read().decode() if server.poll() is not None else "no answer"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the group this test started: bt-zoo and its Streamlit
+        server.terminate()  # bt-zoo alone: it must stop its Streamlit, not leave it serving the port
         output = server.communicate(timeout=30)[0].decode()
+        with pytest.raises(OSError):
+            _health(port)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)  # whatever of the group this test started is left
     assert f"streamlit run {site / 'bt_dashboard' / 'app.py'} " in output  # --verbose names the command

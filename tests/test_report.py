@@ -1,11 +1,12 @@
 """The one-file HTML report of a run (dashboard/report.py)."""
 
+import html
 import re
 from html.parser import HTMLParser
 
 import pytest
 
-from bt_core.artifacts import load_run
+from bt_core.artifacts import evaluation_dir, load_run
 from bt_dashboard.report import build_report
 from fabricate import CLASS_NAMES, fabricate_run
 
@@ -129,7 +130,7 @@ NEW_SECTIONS = ("Shortcut severity", "Shortcuts", "Grad-CAM gallery", "Dataset a
 EVALUATION = "hospital"
 
 
-def fabricate_one_class_evaluation(run_dir, models, n_images=6):
+def fabricate_one_class_evaluation(run_dir, models, n_images=6, name=EVALUATION, healthy=0):
     """evaluations/<EVALUATION>: the models scored on tumor images only (tumor mode), as the
     pipeline stores it (metrics.json from metrics_from_predictions: one_class, not_measurable)."""
     import numpy as np
@@ -138,21 +139,22 @@ def fabricate_one_class_evaluation(run_dir, models, n_images=6):
     from bt_core.metrics import metrics_from_predictions
 
     classes = ["notumor", "tumor"]
-    ids = [f"tumor/img_{i:03d}.png" for i in range(n_images)]
-    writer = RunWriter(evaluation_dir(run_dir, EVALUATION), {
-        "run_id": f"{run_dir.name}/evaluations/{EVALUATION}", "class_names": classes, "image_size": 8,
-        "evaluation": {"of_run": run_dir.name, "name": EVALUATION, "mode": "tumor", "data": "/data/hospital",
+    labels = ["notumor"] * healthy + ["tumor"] * (n_images - healthy)  # healthy > 0: two classes
+    ids = [f"{label}/img_{i:03d}.png" for i, label in enumerate(labels)]
+    writer = RunWriter(evaluation_dir(run_dir, name), {
+        "run_id": f"{run_dir.name}/evaluations/{name}", "class_names": classes, "image_size": 8,
+        "evaluation": {"of_run": run_dir.name, "name": name, "mode": "tumor", "data": "/data/hospital",
                        "not_trained": [], "negative_class": "notumor"},
-        "dataset": {"name": EVALUATION, "counts": {"test": {"tumor": n_images}}},
+        "dataset": {"name": name, "counts": {"test": {"notumor": healthy, "tumor": n_images - healthy}}},
     })
     import pandas as pd
 
-    writer.write_split(pd.DataFrame({"path": ids, "split": "test", "label": "tumor"}))
+    writer.write_split(pd.DataFrame({"path": ids, "split": "test", "label": labels}))
     rng = np.random.default_rng(3)
     writer.write_test_images(rng.integers(0, 256, (n_images, 8, 8, 3), dtype=np.uint8), ids)
     for number, name in enumerate(models):
         p_tumor = np.r_[np.full(n_images - number - 1, 0.9), np.full(number + 1, 0.2)]
-        predictions = predictions_frame(ids, ["tumor"] * n_images, np.c_[1 - p_tumor, p_tumor], classes)
+        predictions = predictions_frame(ids, labels, np.c_[1 - p_tumor, p_tumor], classes)
         writer.write_predictions(name, predictions)
         writer.write_metrics(name, metrics_from_predictions(predictions, classes))
         writer.set_model_status(name, STATUS_DONE, family="custom", input_size=8, preprocessing="rescale")
@@ -206,7 +208,6 @@ def test_report_shortcuts_and_audit_come_from_the_stored_summary(measured_run, m
     from fabricate import ZOO_SHORTCUT_CLEAN, ZOO_SHORTCUT_FLAGGED, ZOO_SHORTCUT_SKIPPED
     from bt_dashboard.views import shortcut_audit, shortcuts as view
     from bt_core.artifacts import load_shortcuts
-    import html
 
     summary = view.read_summary(load_shortcuts(measured_run.run_dir))
     shortcuts = measured_report[measured_report.index('<section id="shortcuts">'):
@@ -224,6 +225,7 @@ def test_report_shortcuts_and_audit_come_from_the_stored_summary(measured_run, m
     assert f"<td>{accuracy:.1%}</td>" in audit and f"<td>{0.5 - accuracy:+.1%}</td>" in audit
     border = summary.audit["source_probe"]["border"]
     assert html.escape(shortcut_audit.source_probe_sentence("border", border)) in audit
+    assert f"<td>{border['folds']}</td>" in audit and f"<td>{border['folds']}.000</td>" not in audit  # a count
 
 
 def test_gallery_embeds_bounded_overlays_of_the_stored_maps(measured_run, measured_report):
@@ -240,7 +242,8 @@ def test_gallery_embeds_bounded_overlays_of_the_stored_maps(measured_run, measur
     # the most confident error comes first, as the predictions say
     errors = gallery.confident_errors(measured_run.predictions[ZOO_SHORTCUT_FLAGGED], CLASS_NAMES)
     first = errors.iloc[0]
-    assert f"{first.label} → {first.pred} ✗ · {first.confidence:.0%} confident" in flagged
+    # named by its id, so a reader can open it in Inspect
+    assert html.escape(f"{first.id}: {first.label} → {first.pred} ✗ · {first.confidence:.0%} confident") in flagged
     from bt_core.artifacts import load_shortcut_images
 
     largest = load_shortcut_images(measured_run.run_dir, ZOO_SHORTCUT_FLAGGED)["outside_head"].max()
@@ -272,6 +275,20 @@ def test_report_shows_external_evaluations_and_one_class_scores_as_not_measurabl
     assert "sensitivity (tumor) 83.3%, Wilson 95%" in rows[first]  # 5 of 6 called tumor
     assert "sensitivity (tumor) 66.7%" in rows[second]
     assert "holds tumor images only" in rows[first]  # the stored reason
+
+
+def test_a_two_class_evaluation_shows_tumor_sensitivity_and_specificity_from_its_predictions(tmp_path):
+    from bt_dashboard.report import appendix
+    from fabricate import fabricate_zoo_run
+
+    zoo = fabricate_zoo_run(tmp_path)
+    model = zoo.good_models[0]
+    # 2 healthy then 4 tumor images; P(tumor) 0.9 on the first 5, 0.2 on the last: the healthy
+    # ones are both called tumor (specificity 0 of 2), 3 of the 4 tumor ones are (sensitivity 75%).
+    fabricate_one_class_evaluation(zoo.run_dir, [model], n_images=6, name="mixed", healthy=2)
+    table = appendix.evaluation_table(load_run(evaluation_dir(zoo.run_dir, "mixed")))
+    row = table.set_index("Model").loc[model]
+    assert (row["Tumor sensitivity"], row["Tumor specificity"]) == ("75.0%", "0.0%")
 
 
 def test_report_renders_each_stored_model_card_escaped(measured_run, measured_report):

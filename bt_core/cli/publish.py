@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import tempfile
 from pathlib import Path
 
 from bt_core.cli.actions import EXIT_OK, EXIT_USAGE, Stage, error_status
 from bt_core.cli.options import RUN_DIR_HELP
 
+HTTP_RETRIES, HTTP_TIMEOUT_S = 1, 10
 MLFLOW_MISSING = "export-mlflow needs MLflow: pip install 'brain-tumor-zoo[mlflow]'"
 REPORT_SUFFIX = "_report.html"
 
@@ -105,13 +107,21 @@ def export_mlflow(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from bt_core.tracking.mlflow_export import export_run
 
+    from mlflow.exceptions import MlflowException
+
     run_dir = Path(args.run_dir)
     tracking_uri = args.tracking_uri or default_tracking_uri()
+    # A server that does not answer fails in seconds, not after MLflow's default minutes of retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(HTTP_RETRIES))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(HTTP_TIMEOUT_S))
     try:
         with tempfile.TemporaryDirectory(prefix="bt-zoo-report-") as folder:
             report_html = write_report(run_dir, _report_target(run_dir, None, Path(folder)))
             run_ids = export_run(run_dir, tracking_uri=tracking_uri, experiment=args.experiment,
                                  report_html=report_html)
+    except MlflowException as exc:  # the store or server refused: its first line says why
+        _log.error("error: cannot log to %s: %s", tracking_uri, str(exc).strip().splitlines()[0])
+        return EXIT_USAGE
     except Exception as exc:  # sorted by _exit_status
         return _exit_status(exc, "export-mlflow")
     for run_id in run_ids:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import subprocess
 import sys
 import tomllib
@@ -79,6 +80,8 @@ def dashboard(args: argparse.Namespace) -> int:
     command = dashboard_command(args.artifacts, args.port, args.address)
     _log.debug("running %s", " ".join(command))
     process = subprocess.Popen(command)
+    # `kill` of this command stops Streamlit too, instead of leaving it serving the port.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: process.terminate())
     try:
         return process.wait()
     except KeyboardInterrupt:  # Streamlit got the same Ctrl-C and shuts down

@@ -27,7 +27,7 @@ from bt_core.artifacts.files import atomic_write, is_disk_full
 from bt_core.artifacts.layout import model_card_path
 from bt_core.metrics import run_comparison
 from bt_core.metrics.one_class import NOT_MEASURABLE
-from bt_core.shortcuts import flags
+from bt_core.shortcuts import flags, wording
 
 SECTIONS = (
     "Intended use",
@@ -62,6 +62,8 @@ METRIC_ROWS = (
     ("tumor_auc", "Tumor AUC", False),
     ("log_loss", "Log loss", False),
     ("ece", "Expected calibration error", True),
+    ("sensitivity_at_95_specificity", "Tumor sensitivity at 95% specificity", True),
+    ("specificity_at_95_sensitivity", "Tumor specificity at 95% sensitivity", True),
 )
 # A history whose best validation accuracy stays within this of chance while training accuracy
 # passes COLLAPSE_TRAIN_ACCURACY shows the batch-norm collapse of small data (Recipe docs).
@@ -272,7 +274,7 @@ def severity_words(record: Mapping[str, Any]) -> str:
     elif verdict == flags.UNCERTAIN:
         text += f" (above {flags.SEVERITY_UNSAFE:.0%}, but the lower bound is not: more test images would decide)"
     recipient, _, donor = str(severity.get("driving_pair") or "").partition(" -> ")
-    if not donor:
+    if not donor or verdict == flags.NO_EVIDENCE:  # no share to explain: a "driving" pair would mislead
         return text + "."
     return text + f"; most of it: {recipient} images called {donor} once they get the look of a {donor} image."
 
@@ -286,8 +288,9 @@ def _shortcuts_section(facts: RunFacts, name: str) -> list[str]:
         return [f"Not measured: {reason}. Measure it: `{MEASURE_COMMAND.format(run_dir=facts.run.directory)}`."]
     lines = [f"- {severity_words(record)}"]
     fired = [flag for flag in record.get("flags") or [] if isinstance(flag, Mapping)]
-    for flag in fired:
-        lines.append(f"- Flag `{flag.get('name')}`: {flag.get('sentence')}")
+    for flag in fired:  # the dashboard's words, with the model's own numbers and classes
+        lines.append(f"- Flag **{wording.flag_label(flag)}**: {wording.flag_reason(flag, record)}. "
+                     f"{flag.get('sentence') or ''}".rstrip())
     if not fired:
         lines.append(f"- No attention or probe flag fired ({facts.shortcuts.method} maps).")
     score = _number(record.get("score"))

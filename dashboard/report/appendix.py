@@ -16,6 +16,8 @@ from markdown_it import MarkdownIt
 from bt_core.artifacts import ArtifactError, Run, evaluation_dir, evaluation_problems, list_evaluations, load_run
 from bt_core.artifacts.reader import load_model_card
 from bt_core.metrics.one_class import NOT_MEASURABLE
+from bt_core.metrics.run_comparison import run_model_data
+from bt_core.metrics.scores import model_scores
 from bt_dashboard.report.html_parts import paragraph, section, table_html
 from bt_dashboard.views import common
 from bt_dashboard.views.run_details import CARDS_COMMAND, evaluation_text
@@ -45,13 +47,21 @@ def evaluation_table(evaluation: Run) -> pd.DataFrame:
     a folder of one class cannot score them) and a note (a one-class rate with its Wilson
     interval, or why the model has no scores)."""
     rows = []
+    # metrics.json holds no tumor-vs-no-tumor scores: they come from the predictions, as the
+    # leaderboard's do.
+    data, _excluded = run_model_data(evaluation)
+    class_names = list(evaluation.class_names)
     for name, model in evaluation.models.items():
         row: dict[str, Any] = {common.MODEL: name}
         if not model.usable:
             rows.append({**row, **dict.fromkeys(["Images", *EVALUATION_METRICS.values()], common.MISSING),
                          "Note": model.error or "not scored"})
             continue
-        metrics = model.metrics
+        metrics = dict(model.metrics)
+        if name in data:
+            scored = model_scores(data[name].y_true, data[name].proba, class_names)
+            metrics.update({key: scored.get(key) for key in ("tumor_sensitivity", "tumor_specificity")
+                            if metrics.get(key) is None})
         blank = metrics.get("not_measurable") if isinstance(metrics.get("not_measurable"), Mapping) else {}
         not_measurable = {str(key) for key in blank.get("metrics") or []}
         row["Images"] = str(metrics.get("n_test", len(model.predictions)))

@@ -110,5 +110,6 @@ def audit_section(run: Run, stored: StoredShortcuts) -> str:
                      for region, values in view.mapping(audit.get("source_probe")).items()]
         parts += [bullets(sentences),
                   table_html(probe, percent_columns=("Balanced accuracy", "Std over folds", view.CHANCE,
-                                                     "Region share of image"))]
+                                                     "Region share of image"),
+                             formats={"Folds": "{:.0f}", "Images": "{:,.0f}"})]  # counts, not scores
     return section(AUDIT_TITLE, *parts)

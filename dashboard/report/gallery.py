@@ -128,7 +128,7 @@ def _model_gallery(run: Run, source: GallerySource, name: str) -> str:
     predictions = model.predictions.set_index(model.predictions["id"].astype(str))
     errors = confident_errors(model.predictions, run.class_names)
     error_figures = [figure_html(source.picture(row.id, cam_for(row.id, row.pred)),
-                                 f"{row.label} → {row.pred} ✗ · {row.confidence:.0%} confident")
+                                 f"{row.id}: {row.label} → {row.pred} ✗ · {row.confidence:.0%} confident")
                      for row in errors.itertuples(index=False)]
     parts = [f"<h3>{html.escape(name)}</h3>", "<h4>Most confident errors</h4>"]
     parts.append(f"<div class='gallery'>{''.join(error_figures)}</div>" if error_figures
@@ -148,7 +148,7 @@ def _model_gallery(run: Run, source: GallerySource, name: str) -> str:
         label, predicted = predictions.loc[image_id, "label"], predictions.loc[image_id, "pred"]
         mark = "✓" if label == predicted else "✗"
         outside_figures.append(figure_html(source.picture(image_id, cam_for(image_id, predicted)),
-                                           f"{label} → {predicted} {mark} · {share:.0%} outside head"))
+                                           f"{image_id}: {label} → {predicted} {mark} · {share:.0%} outside head"))
     parts.append(f"<div class='gallery'>{''.join(outside_figures)}</div>" if outside_figures
                  else paragraph("No stored map has an outside-head share."))
     return "\n".join(parts)

@@ -24,6 +24,10 @@ from pandas.io.formats.style import Styler
 
 from bt_core.artifacts import Run, ShortcutSummary
 from bt_core.shortcuts.flags import ALL_PARTS, FLAG_SENTENCES
+from bt_core.shortcuts.wording import (  # the flags' words, shared with the model cards
+    BACKGROUND_ACCURACY, BORDER, IN_BOX, OCCLUDED_TUMOR, OUTSIDE_HEAD, PART_LABELS, flag_label, flag_reason,
+    part_value, percent,
+)
 from bt_dashboard.views.common import as_number
 
 
@@ -33,12 +37,7 @@ ACCURACY = "Test accuracy"
 SCORE = "Shortcut score"
 FLAGGED = "Flagged"
 FLAGS = "Flags"
-OUTSIDE_HEAD = "Outside head"
-BORDER = "Border"
-BACKGROUND_ACCURACY = "Background-only accuracy"
 CHANCE = "Chance"
-OCCLUDED_TUMOR = "Tumor still called tumor (occluded)"
-IN_BOX = "Energy in box"
 POINTING = "Pointing game"
 DELETION_AUC = "Deletion AUC"
 INSERTION_AUC = "Insertion AUC"
@@ -54,14 +53,7 @@ BASELINE_LABELS = {
     "centered_gaussian": "baseline: centred Gaussian map",
     "random": "baseline: random map",
 }
-PART_LABELS = {
-    "outside_head": OUTSIDE_HEAD,
-    "border": BORDER,
-    "background_accuracy": BACKGROUND_ACCURACY,
-    "background_class": "Background tells the class",
-    "occluded_tumor": OCCLUDED_TUMOR,
-    "in_box": IN_BOX,
-}
+
 
 
 # One sentence for each measure that raises no flag of its own.
@@ -122,10 +114,6 @@ def flagged_models(summary: ShortcutSummary) -> list[str]:
     return [name for name, record in models(summary).items() if is_flagged(record)]
 
 
-def part_value(record: Mapping[str, Any], part: str, group: str = "all", key: str = "value") -> float:
-    return as_number(mapping(mapping(mapping(record.get("parts")).get(group)).get(part)).get(key))
-
-
 def attention_value(record: Mapping[str, Any], measure: str, group: str = "all") -> float:
     return as_number(mapping(mapping(record.get("attention")).get(group)).get(measure))
 
@@ -156,21 +144,6 @@ def measured_caption(summary: ShortcutSummary, labels: Mapping[str, str]) -> str
 
 
 # --------------------------------------------------------------------------- verdict
-
-
-def flag_label(flag: Mapping[str, Any]) -> str:
-    """One flag as text: its part, and the classes it fired for ("only" when not overall)."""
-    name = str(flag.get("name", "?"))
-    label = PART_LABELS.get(name, name)
-    classes = [str(c) for c in flag.get("classes") or []]
-    overall = bool(flag.get("overall"))
-    if overall and classes:
-        return f"{label} (all images; also {', '.join(classes)})"
-    if overall:
-        return f"{label} (all images)"
-    if classes:
-        return f"{label} ({', '.join(classes)} only)"
-    return label
 
 
 def verdict_table(summary: ShortcutSummary, accuracies: Mapping[str, Any], baselines: bool = True) -> pd.DataFrame:
@@ -225,42 +198,6 @@ def baseline_rows(summary: ShortcutSummary, group: str = "all") -> list[dict[str
 
 def _first_finite(*values: float) -> float:
     return next((value for value in values if np.isfinite(value)), float("nan"))
-
-
-def percent(value: float) -> str:
-    return f"{value:.0%}" if np.isfinite(value) else "n/a"
-
-
-# What a fired flag means for one model, with its numbers: {v} value, {r} reference.
-_REASONS = {
-    "outside_head": "{v} of its map energy lies outside the head (reference {r}: a centred blob, or an evenly spread map)",
-    "border": "{v} of its map energy lies in the image border (reference {r})",
-    "background_accuracy": "it is still {v} accurate with the head blacked out (chance {r})",
-    "background_class": "the background alone tells the class apart (recall minus false alarms {v})",
-    "occluded_tumor": "{v} of the tumor images are still called a tumor once the tumor is hidden",
-    "in_box": "only {v} of its map energy falls in the tumor box (a centred blob: {r})",
-}
-
-
-def flag_reason(flag: Mapping[str, Any], record: Mapping[str, Any]) -> str:
-    """A fired flag in words, with the model's numbers."""
-    name = str(flag.get("name", ""))
-    template = _REASONS.get(name)
-    if template is None:
-        return str(flag.get("sentence") or name)
-    classes = [str(c) for c in flag.get("classes") or []]
-
-    def text(group: str) -> str:
-        return template.format(v=percent(part_value(record, name, group)),
-                               r=percent(part_value(record, name, group, "reference")))
-
-    if flag.get("overall"):
-        reason = text("all")
-        if not classes:
-            return reason
-        also = f"also within {', '.join(classes)}"
-        return f"{reason[:-1]}; {also})" if reason.endswith(")") else f"{reason} ({also})"
-    return "; ".join(f"in {group} images, {text(group)}" for group in classes) or text("all")
 
 
 def verdict_lines(summary: ShortcutSummary, accuracies: Mapping[str, Any]) -> list[str]:
