@@ -130,7 +130,7 @@ NEW_SECTIONS = ("Shortcut severity", "Shortcuts", "Grad-CAM gallery", "Dataset a
 EVALUATION = "hospital"
 
 
-def fabricate_one_class_evaluation(run_dir, models, n_images=6, name=EVALUATION, healthy=0):
+def fabricate_one_class_evaluation(run_dir, models, n_images=6, name=EVALUATION, healthy=0, fingerprint=None):
     """evaluations/<EVALUATION>: the models scored on tumor images only (tumor mode), as the
     pipeline stores it (metrics.json from metrics_from_predictions: one_class, not_measurable)."""
     import numpy as np
@@ -145,7 +145,8 @@ def fabricate_one_class_evaluation(run_dir, models, n_images=6, name=EVALUATION,
         "run_id": f"{run_dir.name}/evaluations/{name}", "class_names": classes, "image_size": 8,
         "evaluation": {"of_run": run_dir.name, "name": name, "mode": "tumor", "data": "/data/hospital",
                        "not_trained": [], "negative_class": "notumor"},
-        "dataset": {"name": name, "counts": {"test": {"notumor": healthy, "tumor": n_images - healthy}}},
+        "dataset": {"name": name, "counts": {"test": {"notumor": healthy, "tumor": n_images - healthy}},
+                    "fingerprint": fingerprint},
     })
     import pandas as pd
 
@@ -289,6 +290,24 @@ def test_a_two_class_evaluation_shows_tumor_sensitivity_and_specificity_from_its
     table = appendix.evaluation_table(load_run(evaluation_dir(zoo.run_dir, "mixed")))
     row = table.set_index("Model").loc[model]
     assert (row["Tumor sensitivity"], row["Tumor specificity"]) == ("75.0%", "0.0%")
+
+
+def test_an_evaluation_of_the_training_data_itself_is_called_not_external(tmp_path):
+    from bt_core.runs.model_card import SAME_DATA, write_model_cards
+    from bt_core.artifacts import load_model_card
+    from bt_dashboard.report import appendix
+    from fabricate import fabricate_zoo_run
+
+    zoo = fabricate_zoo_run(tmp_path)
+    own = load_run(zoo.run_dir).dataset.fingerprint
+    assert own  # the fabricated run has one
+    fabricate_one_class_evaluation(zoo.run_dir, zoo.good_models[:1], name="own", fingerprint=own)
+    fabricate_one_class_evaluation(zoo.run_dir, zoo.good_models[:1], name="other", fingerprint="feed")
+    section = appendix.evaluations_section(load_run(zoo.run_dir))
+    assert section.count("Not external:") == 1 and "Not external: own is the same dataset" in section
+    write_model_cards(zoo.run_dir, zoo.good_models[:1])
+    card = load_model_card(zoo.run_dir, zoo.good_models[0])
+    assert f"| own ({SAME_DATA}) |" in card and "| other |" in card
 
 
 def test_report_renders_each_stored_model_card_escaped(measured_run, measured_report):

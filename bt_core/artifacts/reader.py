@@ -172,6 +172,11 @@ class Run:
     def usable_models(self) -> list[ModelArtifacts]:
         return [m for m in self.models.values() if m.usable]
 
+    def same_data_as(self, other: Run) -> bool:
+        """True when both datasets carry the same fingerprint (same files, same contents): an
+        "external" evaluation of a run's own dataset, whose scores are not external."""
+        return bool(self.dataset.fingerprint) and self.dataset.fingerprint == other.dataset.fingerprint
+
 
 @dataclass(frozen=True)
 class RunSummary:

@@ -231,11 +231,16 @@ def _dedup_section(facts: RunFacts, name: str) -> list[str]:
             *_table(["Metric", "Whole test set", "De-duplicated"], rows)]
 
 
-def _evaluation_row(name: str, evaluation: Run | str, model: str) -> list[Any]:
+SAME_DATA = "not external: the same dataset as training (identical fingerprint)"
+
+
+def _evaluation_row(name: str, evaluation: Run | str, model: str, run: Run) -> list[Any]:
     """(evaluation, mode, result) of one model on one external evaluation."""
     if isinstance(evaluation, str):
         return [name, "—", f"cannot be read: {evaluation}"]
     mode = evaluation.evaluation.mode if evaluation.evaluation is not None else "—"
+    if evaluation.same_data_as(run):
+        name = f"{name} ({SAME_DATA})"
     artifacts = evaluation.models.get(model)
     if artifacts is None or not artifacts.usable:
         return [name, mode, "not scored" if artifacts is None else (artifacts.error or "not scored")]
@@ -256,7 +261,7 @@ def _evaluations_section(facts: RunFacts, name: str) -> list[str]:
     if not facts.evaluations:
         return [f"None yet: score the model on another dataset folder with "
                 f"`{EVALUATE_COMMAND.format(run_dir=facts.run.directory)}`."]
-    rows = [_evaluation_row(evaluation, run, name) for evaluation, run in facts.evaluations.items()]
+    rows = [_evaluation_row(evaluation, run, name, facts.run) for evaluation, run in facts.evaluations.items()]
     return _table(["Evaluation", "Mode", "Result"], rows)
 
 

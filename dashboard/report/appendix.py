@@ -97,7 +97,11 @@ def evaluations_section(run: Run) -> str:
         if name in problems:
             continue
         parts += [f"<h3>{html.escape(name)}</h3>", paragraph(evaluation_text(evaluation.evaluation))
-                  if evaluation.evaluation is not None else "", table_html(evaluation_table(evaluation))]
+                  if evaluation.evaluation is not None else ""]
+        if evaluation.same_data_as(run):  # scores of the training data itself read as external otherwise
+            parts.append(paragraph(f"Not external: {name} is the same dataset the models were trained on "
+                                   "(identical fingerprint), so these scores say nothing about other data."))
+        parts.append(table_html(evaluation_table(evaluation)))
     parts += [paragraph(f"Evaluation {name} cannot be opened: {problem}") for name, problem in sorted(problems.items())]
     return section(EVALUATIONS_TITLE, *parts)
 
