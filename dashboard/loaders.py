@@ -33,8 +33,6 @@ from bt_dashboard.views import calibration, confusion, curves, models, significa
 if TYPE_CHECKING:  # importing the registry imports Keras: only the Inspect page's models do that
     from bt_core.models.registry import ModelSpec
 
-BOOTSTRAP_RESAMPLES = 1000
-BOOTSTRAP_SEED = 0
 MAX_LOADED_MODELS = 8
 
 Result = TypeVar("Result")
@@ -184,7 +182,7 @@ def load_model_data(run_dir: Path | str) -> tuple[dict[str, ModelData], dict[str
 @cached_by_mtime(run_files, show_spinner="Bootstrapping confidence intervals…", max_entries=8)
 def load_leaderboard(run_dir: Path | str) -> pd.DataFrame:
     """bt_core.metrics's leaderboard of the run, with paired-bootstrap intervals."""
-    return run_comparison.leaderboard(load_run_tables(run_dir), n_resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+    return run_comparison.leaderboard(load_run_tables(run_dir))
 
 
 @cached_by_mtime(run_files, show_spinner=False, max_entries=8)

@@ -182,7 +182,12 @@ def _one_class_bounds(data: dict[str, ModelData]) -> dict[str, dict[str, float]]
     return bounds
 
 
-def leaderboard(run: Run, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+# The leaderboard's bootstrap, one setting for every reader of it (dashboard, report, cards, MLflow),
+# so their intervals agree.
+LEADERBOARD_RESAMPLES, LEADERBOARD_SEED = 1000, 0
+
+
+def leaderboard(run: Run, n_resamples: int = LEADERBOARD_RESAMPLES, seed: int = LEADERBOARD_SEED) -> pd.DataFrame:
     """One row per usable model (manifest order): model, every model_scores key, paired
     bootstrap intervals (<metric>_lower / _upper for accuracy, macro_f1, macro_auc),
     sensitivity at 95% specificity and specificity at 95% sensitivity (tumor vs no tumor,

@@ -113,7 +113,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
 
 
-def load_run_facts(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> RunFacts:
+def load_run_facts(run_dir: Path, n_resamples: int = run_comparison.LEADERBOARD_RESAMPLES,
+                   seed: int = run_comparison.LEADERBOARD_SEED) -> RunFacts:
     """Read what the cards of ``run_dir`` need (an evaluation folder: its training run's)."""
     run = load_run(Path(run_dir))
     run = run.parent_run() or run
@@ -387,8 +388,9 @@ def model_card_text(facts: RunFacts, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_model_cards(run_dir: Path | str, models: Sequence[str] | None = None, *, n_resamples: int = 1000,
-                      seed: int = 0) -> list[Path]:
+def write_model_cards(run_dir: Path | str, models: Sequence[str] | None = None, *,
+                      n_resamples: int = run_comparison.LEADERBOARD_RESAMPLES,
+                      seed: int = run_comparison.LEADERBOARD_SEED) -> list[Path]:
     """Write (atomically) the card of every finished model of ``run_dir`` with usable results,
     or of ``models`` only; an evaluation folder rewrites its training run's cards. Returns the
     paths written."""

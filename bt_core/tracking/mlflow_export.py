@@ -39,7 +39,7 @@ from bt_core.artifacts import (
     load_shortcuts,
 )
 from bt_core.artifacts.layout import model_card_path, tensorboard_dir
-from bt_core.metrics import leaderboard
+from bt_core.metrics import leaderboard, run_comparison
 from bt_core.tracking.mlflow_records import MODEL_TAG, RUN_ID_TAG, ModelRecord, model_record, score_columns
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,8 @@ def _evaluation_rows(run: Run, n_resamples: int, seed: int) -> dict[str, tuple[d
     return evaluations
 
 
-def model_records(run: Run, n_resamples: int = 1000, seed: int = 0) -> tuple[list[ModelRecord], dict[str, str]]:
+def model_records(run: Run, n_resamples: int = run_comparison.LEADERBOARD_RESAMPLES,
+                  seed: int = run_comparison.LEADERBOARD_SEED) -> tuple[list[ModelRecord], dict[str, str]]:
     """The records of every model the leaderboard scores (the dashboard's ``n_resamples`` and
     ``seed``), and the models left out with why (failed, broken, other test images)."""
     table = leaderboard(run, n_resamples=n_resamples, seed=seed)
@@ -203,7 +204,8 @@ def _export_model(client: Any, experiment_id: str, run: Run, record: ModelRecord
 
 
 def export_run(run_dir: Path | str, *, tracking_uri: str | None = None, experiment: str | None = None,
-               report_html: Path | str | None = None, n_resamples: int = 1000, seed: int = 0) -> list[str]:
+               report_html: Path | str | None = None, n_resamples: int = run_comparison.LEADERBOARD_RESAMPLES,
+               seed: int = run_comparison.LEADERBOARD_SEED) -> list[str]:
     """Log one MLflow run per model of ``run_dir`` that the leaderboard scores, under
     ``experiment`` (default: the dataset's name); returns their MLflow run ids in manifest
     order. A failed or broken model is left out with a warning naming it and why.

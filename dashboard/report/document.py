@@ -24,7 +24,8 @@ def contents(body: list[str]) -> str:
     return f"<nav><ul>{''.join(links)}</ul></nav>"
 
 
-def build_report(run: Run, *, n_resamples: int = 1000, seed: int = 0) -> str:
+def build_report(run: Run, *, n_resamples: int = run_comparison.LEADERBOARD_RESAMPLES,
+                 seed: int = run_comparison.LEADERBOARD_SEED) -> str:
     """The whole comparison of ``run`` as one self-contained HTML document."""
     model_data, excluded = run_comparison.run_model_data(run)
     leaderboard = run_comparison.leaderboard(run, n_resamples=n_resamples, seed=seed)

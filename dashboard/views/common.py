@@ -16,6 +16,7 @@ from pandas.io.formats.style import Styler
 
 from bt_core.data.splits import SPLITS
 from bt_core.metrics import one_class
+from bt_core.shortcuts.wording import as_number  # one reading of a stored number, shared with bt_core
 
 # Column names of the models table (what the user reads, so spelled for people).
 MODEL = "Model"
@@ -48,14 +49,6 @@ METHOD_LABELS = {
     "faster_scorecam": "Faster Score-CAM",
     "smoothgrad": "SmoothGrad",
 }
-
-
-def as_number(value: Any) -> float:
-    """A float, or NaN for anything missing or not numeric (a blank cell, not a crash)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return np.nan
 
 
 def _count(value: Any) -> int:

@@ -26,7 +26,7 @@ from bt_core.artifacts import Run, ShortcutSummary
 from bt_core.shortcuts.flags import ALL_PARTS, FLAG_SENTENCES
 from bt_core.shortcuts.wording import (  # the flags' words, shared with the model cards
     BACKGROUND_ACCURACY, BORDER, IN_BOX, OCCLUDED_TUMOR, OUTSIDE_HEAD, PART_LABELS, flag_label, flag_reason,
-    part_value, percent,
+    mapping, part_value, percent,
 )
 from bt_dashboard.views.common import as_number
 
@@ -78,11 +78,6 @@ def measure_command(run_dir: Path | str) -> str:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def mapping(value: Any) -> Mapping[str, Any]:
-    """``value`` when it is a mapping, else an empty one (a malformed entry reads as missing)."""
-    return value if isinstance(value, Mapping) else {}
 
 
 def read_summary(data: Mapping[str, Any]) -> ShortcutSummary:
