@@ -24,6 +24,7 @@ setup-dev: $(VENV)/.dev
 ## Generate the demo data, train the demo zoo on the CPU, then open the dashboard on it.
 demo: demo-train dashboard
 
+# The demo recipe (2 models, 8 epochs at 64 px: bt_core.cli.actions.DEMO_DEFAULTS) keeps training to a few minutes on 2 CPU cores (docs/performance.md).
 demo-train: setup
 	$(PY) train_all.py --demo --out $(ARTIFACTS)
 

@@ -28,6 +28,7 @@ presentation.apply_presentation_css()
 
 pages = [
     st.Page("app_pages/models.py", title="Models", icon=":material/leaderboard:", default=True),
+    st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", url_path="data"),
     st.Page("app_pages/curves.py", title="ROC & PR curves", icon=":material/show_chart:", url_path="curves"),
     st.Page("app_pages/confusion.py", title="Confusion", icon=":material/grid_on:", url_path="confusion"),
     st.Page("app_pages/training.py", title="Training", icon=":material/timeline:", url_path="training"),

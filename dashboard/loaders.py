@@ -28,6 +28,8 @@ from bt_core import artifacts
 from bt_core.artifacts import Manifest, Run, RunSummary
 from bt_core.metrics import run_comparison
 from bt_core.metrics.run_comparison import ModelData
+from bt_core.reference.published import PublishedResult, published_results_path
+from bt_core.reference.published import load_published_results as load_published_figures
 from bt_dashboard.views import calibration, confusion, curves, models, significance
 
 if TYPE_CHECKING:  # importing the registry imports Keras: only the Inspect page's models do that
@@ -389,3 +391,30 @@ def load_shortcut_images(run_dir: Path | str, name: str) -> pd.DataFrame | None:
 def load_duplicates(run_dir: Path | str) -> pd.DataFrame | None:
     """The audit's duplicate pairs, or None; raises ArtifactError if unreadable."""
     return artifacts.load_duplicates(Path(run_dir))
+
+
+# --------------------------------------------------------------------------- models page: published results
+
+
+@cached_by_mtime(lambda: [published_results_path()], show_spinner=False)
+def load_published_results() -> tuple[PublishedResult, ...]:
+    """The published figures shown beside a run's (bt_core/reference/published_results.toml)."""
+    return load_published_figures()
+
+
+@cached_by_mtime(stored_file(artifacts.class_mean_maps_path), show_spinner=False, max_entries=64)
+def load_class_mean_maps(run_dir: Path | str, name: str, method: str) -> dict[str, Any] | None:
+    """One model's mean map and mean head per class, or None (analyzed before they were
+    stored); raises ArtifactError if unreadable."""
+    return artifacts.load_class_mean_maps(Path(run_dir), name, method)
+
+
+# --------------------------------------------------------------------------- data page
+
+
+@cached_by_mtime(lambda run_dir: [artifacts.data_profile_path(Path(run_dir)),
+                                  artifacts.data_thumbnails_path(Path(run_dir))], show_spinner=False)
+def load_data_profile(run_dir: Path | str) -> artifacts.DataProfile | None:
+    """The run's data profile (both files), or None; raises ArtifactError if unreadable."""
+    return artifacts.load_data_profile(Path(run_dir))
+

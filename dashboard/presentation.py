@@ -3,7 +3,11 @@
 Presentation mode is a sidebar toggle kept in ``st.session_state`` (and mirrored in the
 ``?present=1`` query parameter, so a presenting tab can be reloaded or shared). It widens
 the page, enlarges the type through injected CSS, collapses the sidebar and folds each
-page's controls into an expander.
+page's controls into an expander. Figures get larger fonts (:func:`figures.enlarge_fonts`).
+Tables of up to :data:`STATIC_TABLE_MAX_ROWS` rows become static HTML tables in larger type
+that wrap instead of scrolling: ``st.dataframe`` draws on a canvas whose font comes from
+the theme, read once per page load, so neither CSS nor a toggle can enlarge it (measured
+in Chromium, Streamlit 1.67). Selectable and longer tables stay grids.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from bt_dashboard.views import common, figures
 
 PRESENTATION_KEY = "presentation_mode"
 QUERY_PARAM = "present"
-PRESENTATION_FONT_SIZE = 18
+PRESENTATION_FONT_SIZE = figures.PRESENTATION_FONT_SIZE
+# Longer tables stay scrollable grids: a static table of hundreds of rows would be a wall.
+STATIC_TABLE_MAX_ROWS = 30
 
 PRESENTATION_CSS = """
 <style>
@@ -35,6 +41,11 @@ PRESENTATION_CSS = """
 h1 { font-size: 3.2rem !important; }
 h2 { font-size: 2.4rem !important; }
 h3 { font-size: 1.9rem !important; }
+/* Static tables (show_table while presenting): larger type, long headers wrap. */
+[data-testid="stTable"] th, [data-testid="stTable"] td {
+    font-size: 1.2rem !important; line-height: 1.35; white-space: normal !important;
+}
+[data-testid="stMetricValue"] { font-size: 2.6rem !important; }
 [data-testid="stToolbar"], [data-testid="stDecoration"], [data-testid="stStatusWidget"] {
     display: none !important;
 }
@@ -87,15 +98,8 @@ def file_stem(*parts: Any) -> str:
 
 
 def enlarge_fonts(figure: go.Figure, size: int = PRESENTATION_FONT_SIZE) -> go.Figure:
-    """Larger type on every part of a figure: Streamlit's chart theme replaces the global
-    layout font, so titles, legend, axes and annotations are each set explicitly."""
-    font = {"size": size}
-    figure.update_layout(font=font, legend_font=font, title_font={"size": size + 4}, hoverlabel_font=font)
-    figure.update_xaxes(tickfont=font, title_font=font)
-    figure.update_yaxes(tickfont=font, title_font=font)
-    figure.update_annotations(font_size=size)
-    figure.update_traces(textfont_size=size, selector={"type": "heatmap"})
-    return figure
+    """Presentation-size type on every part of ``figure`` (see :func:`figures.enlarge_fonts`)."""
+    return figures.enlarge_fonts(figure, size)
 
 
 def show_figure(figure: go.Figure, filename: str, **kwargs: Any) -> Any:
@@ -118,10 +122,42 @@ def csv_download(table: pd.DataFrame, filename: str, *, label: str = "Download C
     )
 
 
+def grid_number_text(value: Any) -> str:
+    """A number as the grid prints it: whole numbers without decimals, others with at most
+    four, no trailing zeros."""
+    number = float(value)
+    if number.is_integer():
+        return f"{int(number)}"
+    return f"{number:.4f}".rstrip("0").rstrip(".")
+
+
+def grid_like_style(table: pd.DataFrame, placeholder: str) -> Styler:
+    """An unstyled table's numbers and blanks as ``st.dataframe`` would show them."""
+    numbers = [column for column in table.columns if pd.api.types.is_float_dtype(table[column])]
+    return table.style.format(grid_number_text, subset=numbers, na_rep=placeholder).format(
+        na_rep=placeholder, subset=[column for column in table.columns if column not in numbers]
+    )
+
+
+def shows_static_table(table: pd.DataFrame, **dataframe_kwargs: Any) -> bool:
+    """Whether :func:`show_table` draws ``table`` as a static table: while presenting, for a
+    table of at most :data:`STATIC_TABLE_MAX_ROWS` rows that nobody selects rows in and whose
+    columns need no grid (an image, progress or link column does; a help text does not)."""
+    selectable = dataframe_kwargs.get("on_select", "ignore") != "ignore"
+    typed_columns = any(
+        isinstance(config, dict) and config.get("type_config")
+        for config in (dataframe_kwargs.get("column_config") or {}).values()
+    )
+    return (presentation_enabled() and not selectable and not typed_columns
+            and len(table) <= STATIC_TABLE_MAX_ROWS)
+
+
 def show_table(
-    table: pd.DataFrame, filename: str, *, styled: Styler | None = None, **kwargs: Any
-) -> None:
-    """A dataframe (optionally styled) with a CSV download of the raw table under it.
+    table: pd.DataFrame, filename: str, *, styled: Styler | None = None, csv: bool = True, **kwargs: Any
+) -> Any:
+    """A dataframe (optionally styled) with a CSV download of the raw table under it (unless
+    ``csv`` is False); while presenting, a short table is a static table in larger type
+    (:func:`shows_static_table`).
 
     Blank cells read ``placeholder`` (default "—", as the Styler's ``na_rep`` of most tables):
     the browser's grid draws every blank cell with it and ignores ``na_rep``, which only the
@@ -129,5 +165,11 @@ def show_table(
     words itself (:func:`bt_dashboard.views.common.not_measurable_cells`)."""
     kwargs.setdefault("hide_index", True)
     kwargs.setdefault("placeholder", common.MISSING)
-    st.dataframe(styled if styled is not None else table, **kwargs)
-    csv_download(table, filename)
+    if shows_static_table(table, **kwargs):
+        shown = styled if styled is not None else grid_like_style(table, kwargs["placeholder"])
+        element = st.table(shown, hide_index=kwargs["hide_index"])
+    else:
+        element = st.dataframe(styled if styled is not None else table, **kwargs)
+    if csv:
+        csv_download(table, filename)
+    return element

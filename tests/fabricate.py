@@ -529,3 +529,64 @@ def fabricate_unreadable_run(
         },
     )
     return run_dir
+
+
+# --------------------------------------------------------------------------- the data profile
+# A data profile (data/) for a fabricated run: bt_core.runs.data_profile on a tiny image folder
+# (imagefolders.make_pool) with planted facts the Data page must show: one image copied into
+# another class (an exact duplicate with two labels) and one colour image of another size.
+PROFILE_PER_CLASS = 10
+PROFILE_SIDE = 32
+PROFILE_COLOUR_SIDE = 40
+PROFILE_COPY = ("glioma/img_000.png", "meningioma/copy_of_glioma.png")
+PROFILE_COLOUR = "pituitary/colour.png"
+
+
+def fabricate_profile_folder(data_root: Path) -> Path:
+    """The tiny image folder a fabricated data profile is built from (see PROFILE_*)."""
+    import shutil
+
+    import cv2
+
+    from imagefolders import make_pool
+
+    root = make_pool(Path(data_root), per_class=PROFILE_PER_CLASS, size=PROFILE_SIDE)
+    shutil.copyfile(root / PROFILE_COPY[0], root / PROFILE_COPY[1])
+    colour = np.zeros((PROFILE_COLOUR_SIDE, PROFILE_COLOUR_SIDE, 3), np.uint8)
+    colour[8:32, 8:32] = (40, 200, 90)
+    cv2.imwrite(str(root / PROFILE_COLOUR), colour)
+    return root
+
+
+def fabricate_data_profile(run_dir: Path, data_root: Path, *, augment_mode: str = "none", seed: int = 0) -> dict[str, Any]:
+    """Write a data profile into ``run_dir`` built from :func:`fabricate_profile_folder` at
+    ``data_root`` (split and decoded at PROFILE_SIDE px); returns the stored record."""
+    from bt_core.artifacts import write_data_profile
+    from bt_core.data.dataset import load_dataset
+    from bt_core.runs.data_profile import build_data_profile
+
+    dataset = load_dataset(fabricate_profile_folder(data_root), image_size=PROFILE_SIDE, seed=seed)
+    record, thumbnails = build_data_profile(dataset, augment_mode=augment_mode, strengths={1.0: ["simple_cnn"]},
+                                            seed=seed)
+    write_data_profile(run_dir, record, thumbnails)
+    return record
+
+
+def write_class_means(fabricated: FabricatedRun, model: str, method: str = "gradcam",
+                      side: int = SHORTCUT_MAP_SIDE, seed: int = 0) -> dict[str, np.ndarray]:
+    """The per-class mean maps the analysis pass stores (bt_core.shortcuts.mean_maps through
+    bt_core.artifacts.maps), of random maps and disc-shaped heads of the run's test images;
+    returns the ``maps``, ``labels`` (class indices) and ``heads`` they were made from."""
+    from bt_core.artifacts.maps import write_class_mean_maps
+    from bt_core.shortcuts.mean_maps import class_mean_maps
+
+    rng = np.random.default_rng(seed)
+    ids = fabricated.test_ids
+    labels = fabricated.predictions[model].set_index("id").loc[ids, "label"].map(CLASS_NAMES.index).to_numpy()
+    maps = rng.uniform(0, 1, (len(ids), side, side)).astype(np.float32)
+    yy, xx = np.mgrid[:side, :side]
+    radius = rng.uniform(0.3, 0.5, len(ids)) * side
+    heads = (yy - (side - 1) / 2) ** 2 + (xx - (side - 1) / 2) ** 2 <= radius[:, None, None] ** 2
+    means = class_mean_maps(maps, labels, heads, CLASS_NAMES)
+    write_class_mean_maps(fabricated.run_dir, model, method, means.classes, means.counts, means.maps, means.heads)
+    return {"maps": maps, "labels": labels, "heads": heads}

@@ -2,9 +2,12 @@
 Playwright in Debian's chromium (never a browser downloaded by ``playwright install``).
 
 Every page is opened and must finish without an exception box or error alert; on the
-confusion page a click on a matrix cell must bring up that cell's thumbnails. A
-screenshot of each page lands in pytest's tmp_path and, when ``BT_SCREENSHOTS`` is set,
-in that folder too. Skipped when chromium or the playwright package is missing.
+confusion page a click on a matrix cell must bring up that cell's thumbnails. Each page
+must fit a laptop (1280 x 720) and a full-HD screen (1920 x 1080), in normal and in
+presentation mode: no table or value clipped, no plot axis printing the same tick label
+twice in a row (:func:`layout_problems` says what counts). A screenshot of each page and
+screen lands in pytest's tmp_path and, when ``BT_SCREENSHOTS`` is set, in that folder too.
+Skipped when chromium or the playwright package is missing.
 
 The helpers (server start, render wait, problem detection) are also used by
 benchmarks/bench_pages.py, so "rendered" means the same thing in both.
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from fabricate import fabricate_zoo_run
+from fabricate import fabricate_data_profile, fabricate_zoo_run
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"
@@ -46,6 +50,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1600, "height": 1000}
+# The screens a dashboard is shown on: a laptop (or projector) and a full-HD monitor.
+SCREENS = {"1280x720": {"width": 1280, "height": 720}, "1920x1080": {"width": 1920, "height": 1080}}
 SERVER_START_TIMEOUT_S = 60
 # The first page of a fresh server imports pandas, plotly and sklearn: allow for it.
 RENDER_TIMEOUT_MS = 60_000
@@ -90,6 +96,63 @@ PROBLEMS_JS = """
 }
 """
 
+# What is clipped: an element of the main block whose content is wider than its box while
+# it hides or scrolls the rest (overflow-x not visible): a grid with columns out of view
+# (its scroller is wider than the grid), a static table wider than the page, a value cut
+# with an ellipsis (st.metric). Content spilling visibly (overflow: visible) is not cut, and
+# the main block scrolling sideways is reported as the page. Left out: visually hidden
+# elements (at most 2 px wide: radio inputs, slider labels) and code blocks, which keep a
+# command's lines whole on purpose.
+CLIPPED_JS = """
+() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (!main) return [];
+    const describe = element => {
+        const owner = element.closest('[data-testid]');
+        const text = (element.innerText || '').replace(/\\s+/g, ' ').trim().slice(0, 60);
+        return `${owner ? owner.dataset.testid : element.tagName} ${element.scrollWidth} px in `
+            + `${element.clientWidth} px` + (text ? ` ("${text}")` : '');
+    };
+    const found = main.scrollWidth > main.clientWidth + 1 ? ['page ' + describe(main)] : [];
+    for (const element of main.querySelectorAll('*')) {
+        if (!(element instanceof HTMLElement) || element.clientWidth <= 2) continue;
+        if (element.closest('[data-testid="stCode"]')) continue;
+        if (getComputedStyle(element).overflowX === 'visible') continue;
+        if (element.scrollWidth > element.clientWidth + 1) found.push(describe(element));
+    }
+    return found;
+}
+"""
+# Plotly axes whose drawn tick labels repeat a neighbour ("0.98 0.98 0.99 0.99").
+REPEATED_TICKS_JS = """
+() => {
+    const found = [];
+    document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot').forEach((plot, index) => {
+        for (const layer of plot.querySelectorAll('g.xaxislayer-above, g.yaxislayer-above')) {
+            const labels = [...layer.querySelectorAll('g.xtick text, g.ytick text')].map(text => text.textContent);
+            if (labels.some((label, at) => at > 0 && label === labels[at - 1])) {
+                const title = plot.querySelector('.gtitle')?.textContent || '';
+                found.push(`chart ${index + 1} ${title}: ${labels.join(' ')}`.replace(/ +/g, ' '));
+            }
+        }
+    });
+    return found;
+}
+"""
+
+# Font sizes (px) of static tables' cells and of plotly tick labels: presentation mode's
+# type (bt_dashboard.presentation) is at least this large, the normal one is 12-14 px.
+PRESENTED_FONT_SIZES_JS = """
+() => ({
+    tables: [...document.querySelectorAll('[data-testid="stTable"] td')]
+        .map(cell => parseFloat(getComputedStyle(cell).fontSize)),
+    ticks: [...document.querySelectorAll(
+        '[data-testid="stPlotlyChart"] g.xtick text, [data-testid="stPlotlyChart"] g.ytick text'
+    )].map(text => parseFloat(getComputedStyle(text).fontSize)),
+})
+"""
+PRESENTED_MIN_FONT_PX = 18
+
 
 @dataclass(frozen=True)
 class PageSpec:
@@ -101,14 +164,16 @@ class PageSpec:
 
 PAGES = [
     PageSpec("", "Models", 1, "models"),
+    # The zoo run's data profile (fabricate_data_profile): class counts, sizes, three histogram tabs.
+    PageSpec("data", "Data", 5, "data"),
     PageSpec("curves", "ROC & PR curves", 3, "curves"),
     PageSpec("confusion", "Confusion matrices", 6, "confusion"),
     PageSpec("training", "Training", 2, "training"),
     PageSpec("calibration", "Calibration", 1, "calibration"),
     PageSpec("significance", "Significance", 1, "significance"),
-    # The zoo run's shortcut measures (fabricate_zoo_run(shortcuts=True)): the first tab
-    # shows the opened model's probes and deletion / insertion curves.
-    PageSpec("shortcuts", "Shortcuts", 2, "shortcuts"),
+    # The zoo run's shortcut measures (fabricate_zoo_run(shortcuts=True)): the first screen's
+    # pictures, then the first tab's probes and deletion / insertion curves.
+    PageSpec("shortcuts", "Shortcuts", 4, "shortcuts"),
     PageSpec("run_details", "Run", 0, "run_details"),
 ]
 
@@ -229,6 +294,14 @@ def page_problems(page) -> list[str]:
     return page.evaluate(PROBLEMS_JS)
 
 
+def layout_problems(page) -> list[str]:
+    """What does not fit the page's current viewport: clipped tables and values
+    (``CLIPPED_JS``) and plot axes with repeated tick labels (``REPEATED_TICKS_JS``)."""
+    return [f"clipped: {item}" for item in page.evaluate(CLIPPED_JS)] + [
+        f"repeated ticks: {item}" for item in page.evaluate(REPEATED_TICKS_JS)
+    ]
+
+
 def goto_rendered(page, url: str, title: str | None = None):
     """Open ``url`` in ``page`` and wait until it is fully rendered."""
     page.goto(url)
@@ -237,17 +310,19 @@ def goto_rendered(page, url: str, title: str | None = None):
 
 
 def save_screenshot(page, folder: Path, name: str) -> Path:
-    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the
-    viewport is stretched to the content's height first."""
+    """A screenshot of the whole page at the viewport's width: Streamlit scrolls inside its
+    main block, so the viewport is stretched to the content's height first."""
+    viewport = page.viewport_size or VIEWPORT
     height = page.evaluate(
         "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], body')]"
         ".map(element => element.scrollHeight))"
     )
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height, VIEWPORT["height"]),
+    page.set_viewport_size({"width": viewport["width"], "height": min(max(height, viewport["height"]),
                                                                        MAX_SCREENSHOT_HEIGHT)})
     wait_until_rendered(page)  # plotly redraws at the new size
     path = folder / f"{name}.png"
     page.screenshot(path=str(path))
+    page.set_viewport_size(viewport)
     copy_to = os.environ.get(SCREENSHOTS_ENV)
     if copy_to:
         Path(copy_to).mkdir(parents=True, exist_ok=True)
@@ -263,7 +338,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(SKIP_REASON is not None, r
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
-    return fabricate_zoo_run(tmp_path_factory.mktemp("browser_zoo") / "artifacts", shortcuts=True)
+    zoo = fabricate_zoo_run(tmp_path_factory.mktemp("browser_zoo") / "artifacts", shortcuts=True)
+    fabricate_data_profile(zoo.run_dir, tmp_path_factory.mktemp("browser_profile_data"))
+    return zoo
 
 
 @pytest.fixture(scope="module")
@@ -303,20 +380,28 @@ def js_errors(tab) -> list[str]:
 # --------------------------------------------------------------------------- tests
 
 
-def test_problem_detection_finds_an_exception_box_and_an_error_alert(browser, tmp_path):
-    """The checks below can fail: a script that shows an error and raises is caught."""
+def test_problem_detection_finds_an_exception_box_an_error_alert_and_what_does_not_fit(browser, tmp_path):
+    """The checks below can fail: a script that shows an error and raises is caught, and so
+    are a grid too wide for the screen, a cut value and an axis that repeats its ticks."""
     script = tmp_path / "failing_app.py"
     script.write_text(
+        "import pandas as pd\n"
+        "import plotly.graph_objects as go\n"
         "import streamlit as st\n"
         "st.title('Failing on purpose')\n"
+        "st.columns(3)[0].metric('Started', '2026-12-01T08:55:11+00:00 and then some')\n"
+        "st.dataframe(pd.DataFrame({f'a rather long column name {i}': [i] for i in range(12)}))\n"
+        "figure = go.Figure(go.Bar(x=[0.975, 0.993], y=['a', 'b'], orientation='h'))\n"
+        "st.plotly_chart(figure.update_xaxes(tickformat='.2f', range=[0.974, 0.994]))\n"
         "st.error('deliberate error alert')\n"
         "raise RuntimeError('deliberate failure')\n",
         encoding="utf-8",
     )
-    page = browser.new_page(viewport=VIEWPORT)
+    page = browser.new_page(viewport=SCREENS["1280x720"])
     try:
         with streamlit_server(script, tmp_path / "failing.log") as base_url:
-            problems = page_problems(goto_rendered(page, base_url, "Failing on purpose"))
+            goto_rendered(page, base_url, "Failing on purpose")
+            problems, layout = page_problems(page), layout_problems(page)
     finally:
         page.close()
     assert len(problems) == 2, problems
@@ -324,33 +409,94 @@ def test_problem_detection_finds_an_exception_box_and_an_error_alert(browser, tm
     # the exception box is still found, and its message never reaches the browser.
     assert problems[0].startswith("exception: RuntimeError") and "deliberate failure" not in problems[0]
     assert problems[1] == "error: deliberate error alert"
+    assert any(item.startswith("clipped: ") and "2026-12-01T08:55:11" in item for item in layout), layout  # the metric
+    assert any(item.startswith("clipped: stDataFrameResizable") for item in layout), layout
+    ticks = [item for item in layout if item.startswith("repeated ticks")]
+    assert len(ticks) == 1 and ticks[0].startswith("repeated ticks: chart 1 : 0.9") and "0.98 0.98" in ticks[0], layout
+
+
+def screen_name(page_name: str, screen: str, presenting: bool = False) -> str:
+    return f"{page_name}_{screen}" + ("_present" if presenting else "")
+
+
+def visit_on_first_screen(tab, url: str, title: str | None = None) -> None:
+    """Open ``url`` at the first (smallest) of SCREENS, as :func:`check_both_screens` expects."""
+    tab.set_viewport_size(next(iter(SCREENS.values())))
+    goto_rendered(tab, url, title)
+
+
+def check_both_screens(tab, screenshots: Path, page_name: str, presenting: bool = False) -> list[str]:
+    """The open page's layout problems at each of SCREENS (the viewport grows, the page is
+    not reloaded), each with a screenshot; returns them labelled with page and screen.
+    Open the page with :func:`visit_on_first_screen`."""
+    problems = []
+    # Smallest screen first: a grid or plot keeps its wider size for a moment after the
+    # window shrinks (it re-measures on its resize observer), which would read as clipped.
+    for screen, viewport in SCREENS.items():
+        tab.set_viewport_size(viewport)
+        wait_until_rendered(tab)
+        name = screen_name(page_name, screen, presenting)
+        problems += [f"{name}: {item}" for item in layout_problems(tab)]
+        save_screenshot(tab, screenshots, name)
+    return problems
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[spec.screenshot for spec in PAGES])
-def test_every_page_renders_without_errors(tab, js_errors, dashboard_url, screenshots, spec):
-    goto_rendered(tab, f"{dashboard_url}/{spec.url_path}", spec.title)
+def test_every_page_renders_without_errors_and_fits_both_screens(tab, js_errors, dashboard_url, screenshots, spec):
+    visit_on_first_screen(tab, f"{dashboard_url}/{spec.url_path}", spec.title)
     assert tab.locator("h1").first.inner_text() == spec.title
     assert page_problems(tab) == []
     assert tab.locator('[data-testid="stPlotlyChart"]').count() == spec.charts
-    save_screenshot(tab, screenshots, spec.screenshot)
-    assert (screenshots / f"{spec.screenshot}.png").stat().st_size > 10_000
+    layout = check_both_screens(tab, screenshots, spec.screenshot)
+    assert all((screenshots / f"{screen_name(spec.screenshot, screen)}.png").stat().st_size > 10_000
+               for screen in SCREENS)
     assert js_errors == []
+    assert layout == []
+
+
+def sidebar_pages(tab) -> list[str]:
+    """The links of the open page's sidebar page list."""
+    return tab.locator('[data-testid="stSidebarNav"] a').evaluate_all("links => links.map(link => link.href)")
+
+
+def link_name(link: str) -> str:
+    """A page's name from its link: its URL path, "models" for the default page."""
+    return urllib.parse.urlparse(link).path.strip("/") or "models"
 
 
 def test_pages_beyond_the_checked_ones_render_without_errors(tab, js_errors, dashboard_url, screenshots):
     """Every page of the sidebar is opened: one added to app.py without an entry in PAGES
-    still has to render without an exception or error."""
+    still has to render without an exception or error, and fit both screens."""
     goto_rendered(tab, f"{dashboard_url}/run_details", "Run")
-    links = tab.locator('[data-testid="stSidebarNav"] a').evaluate_all(
-        "links => links.map(link => link.href)"
-    )
+    links = sidebar_pages(tab)
     checked = {f"{dashboard_url}/{spec.url_path}" for spec in PAGES}
     assert checked <= set(links), "a checked page is missing from the sidebar"
+    layout = []
     for link in [link for link in links if link not in checked]:
-        goto_rendered(tab, link)
+        visit_on_first_screen(tab, link)
         assert page_problems(tab) == [], link
-        save_screenshot(tab, screenshots, "other_" + link.rstrip("/").rsplit("/", 1)[-1])
+        layout += check_both_screens(tab, screenshots, "other_" + link_name(link))
     assert js_errors == []
+    assert layout == []
+
+
+def test_presentation_mode_fits_both_screens(tab, js_errors, dashboard_url, screenshots):
+    """``?present=1`` on every page of the sidebar: larger type must still fit."""
+    first = f"{dashboard_url}/run_details"
+    visit_on_first_screen(tab, f"{first}?present=1", "Run")
+    links = sidebar_pages(tab)  # the collapsed sidebar still holds them
+    assert first in links
+    layout = []
+    for link in [first, *[link for link in links if link != first]]:
+        if link != first:
+            visit_on_first_screen(tab, f"{link}?present=1")
+        assert page_problems(tab) == [], link
+        # Static tables and figures' tick labels are drawn in the larger type.
+        sizes = tab.evaluate(PRESENTED_FONT_SIZES_JS)
+        assert all(size >= PRESENTED_MIN_FONT_PX for size in sizes["tables"] + sizes["ticks"]), (link, sizes)
+        layout += check_both_screens(tab, screenshots, link_name(link), presenting=True)
+    assert js_errors == []
+    assert layout == []
 
 
 def test_a_missing_chromium_gives_a_skip_reason_naming_it(monkeypatch, tmp_path):

@@ -52,7 +52,8 @@ def test_the_help_walk_finds_an_option_without_help():
 
 def test_every_command_is_there_and_help_names_it(capsys):
     names = set(zoo.subcommand_parsers(zoo.build_parser()))
-    assert names == {"train", "evaluate", "explain", "merge", "report", "cards", "dashboard", "export-mlflow"}
+    assert names == {"train", "evaluate", "explain", "merge", "predict", "profile", "report", "cards", "dashboard",
+                     "export-mlflow"}
     with pytest.raises(SystemExit) as exited:
         zoo.main(["--help"])
     assert exited.value.code == 0
@@ -220,3 +221,17 @@ def test_cards_of_a_folder_that_is_no_run_exits_2_and_goes_alone(tmp_path, capsy
         cli.main(["--cards", str(tmp_path), "--demo"])
     assert exited.value.code == EXIT_USAGE
     assert "--cards takes a finished run folder only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["profile"], ["--profile"]], ids=["bt-zoo profile", "train_all.py --profile"])
+def test_profile_without_the_runs_dataset_exits_2_saying_to_give_it(command, tmp_path, capsys):
+    fabricated = fabricate_run(tmp_path, RUN_ID)
+    main = zoo.main if command == ["profile"] else cli.main
+    missing = tmp_path / "moved-away"
+    assert main([*command, str(fabricated.run_dir), "--data", str(missing)]) == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: dataset folder {missing} is not on this machine; give it with --data")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--profile", str(fabricated.run_dir), "--demo"])
+    assert exited.value.code == EXIT_USAGE
+    assert "--profile takes a finished run folder and optionally --data PATH only" in capsys.readouterr().err

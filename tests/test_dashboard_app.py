@@ -60,7 +60,16 @@ def test_models_page_shows_every_model_with_its_metrics(open_app, fabricated_run
     # Shown as percentages; broken models are blank, not zero.
     shown = displayed_table(app.dataframe[0]).to_pandas().set_index(common.MODEL)
     accuracy = fabricated_run.metrics["efficientnet_b0"]["accuracy"]
-    assert shown.loc["efficientnet_b0", common.ACCURACY] == f"{accuracy:.1%}"
+    # The headline grid writes accuracy's interval in its cell; the value stays a number (it sorts).
+    interval = rows.loc["efficientnet_b0", models_view.ACCURACY_CI].removesuffix("%")
+    assert shown.loc["efficientnet_b0", common.ACCURACY] == f"{accuracy:.1%} ({interval})"
+    assert app.toggle(key="leaderboard_all_columns").value is False
+    assert json.loads(app.dataframe[0].proto.columns)[common.MODEL]["pinned"] is True
+    assert list(app.dataframe[0].proto.column_order) == models_view.HEADLINE_COLUMNS
+    app.toggle(key="leaderboard_all_columns").set_value(True).run()
+    assert list(app.dataframe[0].proto.column_order) == models_view.LEADERBOARD_COLUMNS
+    assert displayed_table(app.dataframe[0]).to_pandas().set_index(common.MODEL).loc[
+        "efficientnet_b0", common.ACCURACY] == f"{accuracy:.1%}"  # its interval has its own column again
     assert shown.loc[fabricated_run.failed_model, common.ACCURACY] == common.MISSING
 
     warning = app.warning[0].value
@@ -136,7 +145,7 @@ def test_run_page_shows_counts_skipped_files_and_timing(open_app, fabricated_run
 
     skipped = next(table for table in tables if list(table.columns) == ["path", "reason"])
     assert skipped.to_dict("records") == SKIPPED
-    assert [metric.value for metric in app.metric][-1] == "3 min 5 s"
+    assert "**Duration** 0:03:05" in [markdown.value for markdown in app.markdown][-1]
 
 
 def test_picker_switches_between_runs(open_app, artifacts_dir):
@@ -544,7 +553,10 @@ def test_operating_point_of_tumor_images_alone_has_sensitivity_and_no_specificit
     assert not charts(app)  # no ROC without healthy scans
     element = next(element for element in app.dataframe if "PPV" in element.value.columns)
     shown = displayed_table(element).to_pandas().set_index(common.MODEL)
-    assert shown.loc["a_cnn", "Sensitivity"] == f"{4 / 6:.1%}"
+    from bt_dashboard.views import operating_point as operating_view
+
+    interval = element.value.set_index(common.MODEL).loc["a_cnn", f"Sensitivity {operating_view.CI}"]
+    assert shown.loc["a_cnn", "Sensitivity"] == f"{4 / 6:.1%} ({interval.removesuffix('%')})"
     assert shown.loc["a_cnn", "Specificity"] == "not measurable"
     assert element.proto.placeholder == "not measurable"  # what the browser's grid shows there
     assert any("Specificity not measurable for a_cnn, b_cnn (no no-tumor images)" in caption.value

@@ -307,6 +307,47 @@ def test_picking_another_run_keeps_the_page_working(monkeypatch, inspect_run, tm
     )
 
 
+def test_switching_runs_keeps_the_models_the_new_run_has_else_all(monkeypatch, tmp_path):
+    """The model picker after a run switch: the chosen models the new run has, else all of
+    the new run's models, never an empty picker (a first visit: the first four)."""
+    from fabricate import GOOD_MODELS, fabricate_zoo_run
+
+    artifacts = tmp_path / "artifacts"
+    other = fabricate_run(artifacts, image_side=SIDE)  # small_cnn, mobilenet_v2, efficientnet_b0
+    zoo = fabricate_zoo_run(artifacts)  # newer, opened first; shares mobilenet_v2 and efficientnet_b0
+    monkeypatch.setattr("sys.argv", [str(APP)])
+    monkeypatch.setenv(ARTIFACTS_ENV, str(artifacts))
+    app = run_page(AppTest.from_file(APP, default_timeout=60).run().switch_page(INSPECT_PAGE))
+    picker = lambda: app.multiselect(key="inspect_models")  # noqa: E731
+    assert picker().value == zoo.good_models[:4]
+
+    picker().set_value(["simple_cnn"])  # a model the other run lacks
+    run_page(app)
+    app.sidebar.selectbox[0].select(str(other.run_dir))
+    run_page(app)
+    assert picker().options == list(GOOD_MODELS) and picker().value == list(GOOD_MODELS)
+    assert "Choose at least one model." not in [info.value for info in app.info]
+    assert app.query_params["models"] == ",".join(GOOD_MODELS)
+
+    picker().set_value(["mobilenet_v2", "small_cnn"])  # one shared, one not
+    run_page(app)
+    app.sidebar.selectbox[0].select(str(zoo.run_dir))
+    run_page(app)
+    assert picker().value == ["mobilenet_v2"]
+
+    app.sidebar.selectbox[0].select(str(other.run_dir))
+    run_page(app)
+    picker().set_value(["small_cnn"])  # a model the zoo run lacks: back there, all its models
+    run_page(app)
+    app.sidebar.selectbox[0].select(str(zoo.run_dir))
+    run_page(app)
+    assert len(zoo.good_models) > 4 and picker().value == list(zoo.good_models)
+
+    picker().set_value([])  # cleared by the user: stays cleared, and the page says what to do
+    run_page(app)
+    assert picker().value == [] and "Choose at least one model." in [info.value for info in app.info]
+
+
 # --------------------------------------------------------------------------- fragments
 
 

@@ -6,6 +6,7 @@ bt_core.shortcuts.flags, so they follow the documented thresholds)."""
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qs
 
 import pandas as pd
@@ -22,6 +23,7 @@ from fabricate import (
     SHORTCUT_GAUSSIAN,
     SHORTCUT_RANDOM,
     fabricate_run,
+    write_class_means,
     write_shortcut_measures,
 )
 
@@ -38,6 +40,7 @@ def measured(tmp_path_factory):
                                image_side=16)
     # The flagged model also gets precomputed maps: its worst images have an overlay.
     summary = write_shortcut_measures(fabricated, FLAGGED, CLEAN, skipped="efficientnet_b0")
+    write_class_means(fabricated, FLAGGED)  # CLEAN's were never stored: the page says how to make them
     return fabricated, summary
 
 
@@ -65,7 +68,8 @@ def test_page_shows_the_verdict_naming_the_flagged_model(open_app, measured):
     app = run_page(open_app(fabricated.run_dir.parent), SHORTCUTS_PAGE)
     assert app.title[0].value == "Shortcuts"
     assert not app.error, texts(app.error)
-    assert any("1 of 2 measured models is flagged" in text for text in texts(app.warning))
+    assert any(f"1 of 2 measured models is flagged on all test images ({FLAGGED})" in text
+               for text in texts(app.warning))
     accuracy = fabricated.metrics[FLAGGED]["accuracy"]
     verdict = next(text for text in texts(app.markdown) if f"**{FLAGGED}**: {accuracy:.1%} accurate" in text)
     assert f"**{FLAGGED}**: {accuracy:.1%} accurate, but 60% of its map energy lies outside the head" in verdict
@@ -74,18 +78,23 @@ def test_page_shows_the_verdict_naming_the_flagged_model(open_app, measured):
     table = next(frame.value for frame in app.dataframe
                  if list(frame.value.columns) == shortcuts_view.VERDICT_COLUMNS)
     rows = table.set_index(shortcuts_view.MODEL)
-    assert rows.loc[FLAGGED, shortcuts_view.FLAGGED] == shortcuts_view.YES and rows.loc[CLEAN, shortcuts_view.FLAGGED] == shortcuts_view.NO
+    assert rows.loc[FLAGGED, shortcuts_view.FLAGGED] == shortcuts_view.ON_ALL_IMAGES
+    assert rows.loc[CLEAN, shortcuts_view.FLAGGED] == shortcuts_view.NO
     assert rows.loc[FLAGGED, shortcuts_view.ACCURACY] == pytest.approx(accuracy)
     assert rows.loc[shortcuts_view.BASELINE_LABELS["random"], shortcuts_view.OUTSIDE_HEAD] == pytest.approx(RANDOM["outside_head"])
+    grid = next(frame for frame in app.dataframe if list(frame.value.columns) == shortcuts_view.VERDICT_COLUMNS)
+    assert list(grid.proto.column_order) == shortcuts_view.HEADLINE_VERDICT_COLUMNS  # the rest: "All columns"
     captions = " ".join(texts(app.caption))
     assert "OUTSIDE_HEAD_LIMIT" in captions and flags.FLAG_SENTENCES["in_box"] in captions
+    assert re.search(r"Measured \d{4}-\d\d-\d\d \d\d:\d\d UTC from", captions)  # readable, not ISO
     assert "efficientnet_b0" in captions  # skipped, with its reason
 
     # The flagged model is opened first: its probes and curves, worst images, clusters, audit.
     assert app.selectbox(key="shortcuts_model").value == FLAGGED
     charts = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
-    assert len(charts) == 2
-    assert [trace["name"] for trace in charts[0]["data"]] == ["Original", "Head only", "Background only"]
+    assert len(charts) == 5  # overview, parts, mean maps; the model's probes and curves
+    probes = next(chart for chart in charts if chart["data"][0].get("name") == "Original")
+    assert [trace["name"] for trace in probes["data"]] == ["Original", "Head only", "Background only", *["chance"] * 3]
     thumbnails = app.get("image")[0].proto.imgs
     assert len(thumbnails) == 12 and "outside head" in thumbnails[0].caption
     assert any("precomputed Grad-CAM" in text for text in texts(app.caption))
@@ -201,17 +210,18 @@ def test_a_malformed_summary_does_not_raise(open_app, artifacts_dir):
     table = next(frame.value for frame in app.dataframe
                  if list(frame.value.columns) == shortcuts_view.VERDICT_COLUMNS)
     assert list(table[shortcuts_view.MODEL]) == ["small_cnn", "mobilenet_v2"]
-    assert set(table[shortcuts_view.FLAGGED]) == {shortcuts_view.NO}
+    assert set(table[shortcuts_view.FLAGGED]) == {flags.FLAGS_NOT_MEASURED}
     assert any("**?** duplicate pairs" in text for text in texts(app.markdown))
 
 
 def test_page_leads_with_the_severity_and_shows_the_probes_that_drive_it(open_app, measured):
     fabricated, summary = measured
     app = run_page(open_app(fabricated.run_dir.parent), SHORTCUTS_PAGE)
-    assert app.subheader[0].value == "Severity"
+    assert any(text.startswith("Counterfactual severity: 1 of 2 measured models is unsafe")
+               for text in texts(app.markdown))  # on the first screen
     headline = next(text for text in texts(app.warning) if "unsafe" in text)
     assert headline.startswith("1 of 2 measured models is unsafe: more than 10% of their decisions follow the source")
-    table = app.dataframe[0].value
+    table = next(frame.value for frame in app.dataframe if list(frame.value.columns) == severity_view.SEVERITY_COLUMNS)
     assert list(table.columns) == severity_view.SEVERITY_COLUMNS
     rows = table.set_index(severity_view.MODEL)
     stored = summary["models"][FLAGGED]["severity"]
@@ -224,3 +234,29 @@ def test_page_leads_with_the_severity_and_shows_the_probes_that_drive_it(open_ap
     probes = next(frame.value for frame in app.dataframe if list(frame.value.columns) == severity_view.PROBE_COLUMNS)
     swaps = probes[probes["Probe"] == severity_view.PROBE_LABELS["source_swap"]]
     assert len(swaps) == len(CLASS_NAMES) and swaps["Value"].tolist() == pytest.approx([0.8] * len(CLASS_NAMES))
+
+
+def test_the_first_screen_carries_the_verdict_in_pictures_and_the_rest_is_in_tabs(open_app, measured):
+    fabricated, summary = measured
+    app = run_page(open_app(fabricated.run_dir.parent), SHORTCUTS_PAGE)
+    charts = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    overview, parts, means = charts[:3]
+    own = {trace["name"]: trace for trace in overview["data"] if trace.get("mode") == "markers+text"}
+    assert set(own) == {FLAGGED, CLEAN}
+    assert own[FLAGGED]["y"] == [pytest.approx(summary["models"][FLAGGED]["score"])]
+    assert own[FLAGGED]["x"] == [pytest.approx(fabricated.metrics[FLAGGED]["accuracy"])]
+    assert any("right for the wrong reasons" in note["text"] for note in overview["layout"]["annotations"])
+    assert parts["data"][0]["type"] == "heatmap" and parts["data"][0]["y"] == [FLAGGED, CLEAN]
+    assert "⚑" in parts["data"][0]["text"][0][0]  # outside head fired on all the flagged model's images
+    assert {trace["name"].split(" · ")[0] for trace in means["data"] if trace["type"] == "heatmap"} == {FLAGGED}
+    line = next(text for text in texts(app.caption) if "No mean maps per class stored" in text)
+    assert line == (f"No mean maps per class stored for {CLEAN} (analyzed before they were stored): "
+                    f"re-run `bt-zoo explain {fabricated.run_dir}`.")
+
+    # The sentences and tables below, in tabs; the dataset audit is not under the model picker.
+    tabs = {tab.label: tab for tab in app.tabs}
+    assert list(tabs) == ["Verdict in words", "Counterfactual severity", "One model", "Parts & probes",
+                          "Worst images", "Clusters", "Dataset audit"]
+    assert tabs["One model"].selectbox(key="shortcuts_model").value == FLAGGED
+    audit = tabs["Dataset audit"]
+    assert not audit.selectbox and any("**Source probe**" == text for text in texts(audit.markdown))

@@ -66,10 +66,12 @@ def test_summary_keys_are_those_of_metrics_json(fixed_predictions):
     summary = classification_summary(*fixed_predictions, CLASSES)
     assert list(summary) == [
         "n_test", "accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
-        "weighted_recall", "weighted_f1", "macro_auc", "log_loss", "per_class", "confusion_matrix",
+        "weighted_recall", "weighted_f1", "macro_auc", "log_loss", "per_class", "confusion_matrix", "one_vs_rest",
     ]
     assert list(summary["per_class"]) == CLASSES
     assert list(summary["per_class"]["glioma"]) == ["precision", "recall", "f1", "support", "auc"]
+    assert list(summary["one_vs_rest"]) == CLASSES
+    assert list(summary["one_vs_rest"]["glioma"]) == ["tp", "fp", "fn", "tn", "specificity"]
 
 
 def test_a_never_predicted_class_scores_zero_precision_not_nan():

@@ -190,3 +190,74 @@ def test_outside_head_flag_needs_more_than_an_evenly_spread_map() -> None:
 def test_severity_verdict_is_unsafe_only_when_the_lower_bound_is_above_the_limit(severity, verdict):
     assert flags.severity_verdict(severity) == verdict
     assert flags.thresholds()["SEVERITY_UNSAFE"] == flags.SEVERITY_UNSAFE
+
+
+# --------------------------------------------------------------------------- images per group and verdict
+
+
+def test_a_part_on_too_few_images_is_not_judged() -> None:
+    few, enough = flags.MIN_GROUP_IMAGES - 1, flags.MIN_GROUP_IMAGES
+    loud = {**CLEAN, "outside_head": 0.9, "border": 0.9}
+    parts = shortcut_parts({**loud, "n_images": few}, probes(), {"centered_gaussian": GAUSSIAN}, 4)
+    assert parts["outside_head"]["too_few"] and parts["outside_head"]["n"] == few
+    assert np.isnan(parts["outside_head"]["part"])
+    assert [name for name, _ in shortcut_flags(parts)] == []
+    parts = shortcut_parts({**loud, "n_images": enough}, probes(), {"centered_gaussian": GAUSSIAN}, 4)
+    assert not parts["border"]["too_few"]
+    assert [name for name, _ in shortcut_flags(parts)] == ["outside_head", "border"]
+    # The probes count their own images: 5 background-only images cannot flag.
+    table = probes(0.9).assign(n=[40, 5, 40])
+    parts = shortcut_parts({**CLEAN, "n_images": 40}, table, {"centered_gaussian": GAUSSIAN}, 4)
+    assert parts["background_accuracy"]["too_few"] and shortcut_flags(parts) == []
+    assert np.isfinite(shortcut_score(parts))  # the judged parts still make a score
+    # A class part stored without a count takes its group's.
+    parts = {"outside_head": {**parts["outside_head"], "n": few, "too_few": True},
+             "background_class": background_class_part(0.9, 0.0)}
+    assert shortcut_flags(parts) == [] and np.isnan(shortcut_score(parts))
+
+
+def stored_record(overall: list[str], in_classes: dict[str, list[str]], score: float, n_images: int = 40) -> dict:
+    """A summary record as measures.measure_model stores it, flags given by name."""
+    part = {"value": 0.5, "reference": 0.1, "threshold": 0.3, "direction": "above", "part": 0.4}
+    groups = {"all": n_images, **{c: n_images // 4 for names in in_classes.values() for c in names}}
+    names = dict.fromkeys([*overall, *in_classes])
+    return {
+        "score": score,
+        "parts": {group: {name: dict(part) for name in names} for group in groups},
+        "attention": {group: {"n_images": count} for group, count in groups.items()},
+        "flags": [{"name": name, "sentence": "", "overall": name in overall, "classes": in_classes.get(name, [])}
+                  for name in names],
+    }
+
+
+def test_the_verdict_separates_all_images_from_one_class() -> None:
+    verdict = flags.flag_verdict(stored_record(["border"], {"in_box": ["meningioma"]}, 0.2))
+    assert verdict.level == flags.ALL_IMAGES and verdict.text == "flagged on all images"
+    assert [flag["name"] for flag in verdict.flags] == ["border", "in_box"]
+    # The demo's cnn_bn: one flag within one class, score 0 on all images: not flagged.
+    verdict = flags.flag_verdict(stored_record([], {"in_box": ["meningioma"]}, 0.0))
+    assert verdict.level == flags.CLASSES_ONLY and verdict.text == "flagged in meningioma only"
+    assert verdict.classes == ("meningioma",) and verdict.score == 0.0
+    assert verdict.class_scores["meningioma"] == pytest.approx(0.4)
+    two = flags.flag_verdict(stored_record([], {"in_box": ["glioma", "meningioma"]}, 0.0, n_images=80))
+    assert two.text == "flagged in glioma and meningioma only"
+    assert flags.flag_verdict(stored_record([], {}, 0.0)).level == flags.NOT_FLAGGED
+    assert flags.flag_verdict(None).level == flags.FLAGS_NOT_MEASURED
+
+
+def test_a_score_of_zero_is_never_flagged_on_all_images() -> None:
+    verdict = flags.flag_verdict(stored_record(["border"], {}, 0.0))
+    assert verdict.level == flags.NOT_FLAGGED and verdict.flags == ()
+
+
+def test_stored_flags_on_too_few_images_do_not_count() -> None:
+    """Runs measured before the minimum: their flags on 5 images are dropped by the verdict."""
+    record = stored_record(["border"], {"in_box": ["meningioma"]}, 0.3, n_images=5)
+    verdict = flags.flag_verdict(record)
+    assert verdict.level == flags.TOO_FEW and verdict.flags == ()
+    assert ("all", "border", 5.0) in flags.too_few_parts(record)
+    # Enough images overall, too few within the class: only the overall flag counts.
+    record = stored_record(["border"], {"in_box": ["meningioma"]}, 0.3, n_images=36)
+    verdict = flags.flag_verdict(record)
+    assert verdict.level == flags.ALL_IMAGES and [f["name"] for f in verdict.flags] == ["border"]
+    assert flags.thresholds()["MIN_GROUP_IMAGES"] == flags.MIN_GROUP_IMAGES

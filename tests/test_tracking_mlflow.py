@@ -13,7 +13,7 @@ import pytest
 from bt_core.artifacts import EVALUATIONS_DIR, load_run, load_shortcuts
 from bt_core.artifacts.layout import model_card_path, tensorboard_dir
 from bt_core.metrics import leaderboard
-from bt_core.shortcuts.flags import severity_verdict
+from bt_core.shortcuts.flags import flag_verdict, severity_verdict
 from bt_core.tracking import mlflow_export
 from bt_core.tracking.mlflow_export import ALLOW_FILE_STORE, export_run
 from bt_core.tracking.mlflow_records import flatten, leaderboard_metrics
@@ -113,13 +113,17 @@ def test_shortcut_flags_verdicts_and_deduplicated_metrics_come_from_the_stored_s
     rows = runs_by_model(mlflow.search_runs(experiment_names=[EXPERIMENT]))
     for name in (ZOO_SHORTCUT_FLAGGED, ZOO_SHORTCUT_CLEAN):
         record, row = summary["models"][name], rows[name]
-        assert row["tags.bt_zoo.shortcut_flags"] == (",".join(f["name"] for f in record["flags"]) or "none")
+        verdict = flag_verdict(record)
+        assert row["tags.bt_zoo.shortcut_flags"] == (",".join(f["name"] for f in verdict.flags) or "none")
+        assert row["tags.bt_zoo.shortcut_flag_verdict"] == verdict.text
         assert row["tags.bt_zoo.shortcut_verdict"] == severity_verdict(record["severity"])
         assert row["metrics.shortcut/score"] == pytest.approx(record["score"])
         assert row["metrics.shortcut/severity_ci_low"] == pytest.approx(record["severity"]["ci_low"])
         dedup = summary["audit"]["duplicates"]["deduplicated_metrics"][name]
         assert row["metrics.dedup/macro_auc"] == pytest.approx(dedup["macro_auc"])
     assert rows[ZOO_SHORTCUT_FLAGGED]["tags.bt_zoo.shortcut_flags"] != "none"
+    assert rows[ZOO_SHORTCUT_FLAGGED]["tags.bt_zoo.shortcut_flag_verdict"] == "flagged on all images"
+    assert rows[ZOO_SHORTCUT_CLEAN]["tags.bt_zoo.shortcut_flag_verdict"] != "flagged on all images"
     assert rows[ZOO_SHORTCUT_SKIPPED]["tags.bt_zoo.shortcuts"] == "skipped: no gradcam maps"
     assert pd.isna(rows[ZOO_SHORTCUT_SKIPPED]["metrics.shortcut/score"])
 

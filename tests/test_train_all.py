@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from bt_core import cli
+from bt_core.cli import zoo
 from bt_core import artifacts as art
 from bt_core.metrics import metrics_from_predictions
-from bt_core.models import get_spec
+from bt_core.models import create_model, get_spec
 from bt_core.data.preprocess import preprocess_batch
 from imagefolders import CLASSES, make_kaggle, make_pool
 
@@ -91,9 +92,27 @@ def test_cli_rejects_unknown_models_and_bad_folders(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_list_models_needs_no_data(capsys):
-    assert cli.main(["--list-models"]) == 0
-    assert "resnet50" in capsys.readouterr().out.split()
+def listed(out: str) -> dict[str, list[str]]:
+    """--list-models' rows by model: family, input, params, preprocessing, then the description."""
+    header, *rows = out.splitlines()
+    assert header.split() == ["model", "family", "input", "params", "preprocessing", "description"]
+    return {row.split()[0]: row.split(maxsplit=5)[1:] for row in rows}
+
+
+def test_list_models_needs_no_data_and_counts_the_parameters_as_built(capsys):
+    assert cli.main(["--list-models", "--models", "simple_cnn,cnn_bn", "--img-size", "32"]) == 0
+    rows = listed(capsys.readouterr().out)
+    assert list(rows) == ["simple_cnn", "cnn_bn"]
+    for name in rows:
+        family, size, params, preprocessing, description = rows[name]
+        spec = get_spec(name)
+        assert (family, size, preprocessing, description) == (spec.family, "32", spec.preprocessing, spec.description)
+        assert int(params.replace(",", "")) == create_model(name, 4, input_size=32).count_params()
+    # At its own input size (224) simple_cnn's flatten head holds far more weights.
+    assert zoo.main(["train", "--list-models", "--models", "simple_cnn"]) == 0
+    assert listed(capsys.readouterr().out)["simple_cnn"][1:3] == ["224", "12,938,948"]
+    assert cli.main(["--list-models", "--models", "nope"]) == 2
+    assert "unknown model(s) ['nope']" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -142,3 +142,18 @@ def test_operating_roc_shows_thresholds_on_hover_and_marks_the_operating_point(m
         assert "threshold %{text}" in trace.hovertemplate and "TP %{customdata[1]}" in trace.hovertemplate
     moved = view.operating_roc(tables, {}, {}, 0.9)
     assert list(moved.data[0].marker.size).index(14) < list(figure.data[0].marker.size).index(14)
+
+
+def test_the_grid_shows_each_share_with_its_interval_and_the_counts_in_one_cell(model_data):
+    scores = operating_view.binary_scores(model_data, CLASS_NAMES)
+    points = operating_view.operating_points(scores, 0.7)
+    table = operating_view.operating_table(points)
+    first = table.iloc[0]
+    counts = [first[column] for column in operating_view.COUNT_COLUMNS]
+    assert first[operating_view.COUNTS_TEXT] == " / ".join(str(count) for count in counts)
+    assert set(operating_view.SHOWN_COLUMNS) <= set(table.columns)
+    shown = table[operating_view.SHOWN_COLUMNS]
+    html = operating_view.style_operating_table(shown, intervals=table).to_html()
+    interval = first[f"Sensitivity {operating_view.CI}"].removesuffix("%")
+    assert f"{first['Sensitivity']:.1%} ({interval})" in html
+    assert shown["Sensitivity"].dtype == "float64"  # the grid sorts by the share

@@ -272,3 +272,10 @@ def test_an_upload_is_prepared_once_per_input_size():
     np.testing.assert_array_equal(prepared[32], pictures.prepare_upload(raw, 32))
     with pytest.raises(ValueError):
         view.prepare_uploads(b"not an image", [32])
+
+
+def test_the_live_map_message_warns_only_for_the_slow_method():
+    assert view.live_map_message("Grad-CAM++", "gradcam++", "vgg16") == "Grad-CAM++ of vgg16…"
+    slow = view.live_map_message("Score-CAM", "scorecam", "vgg16")
+    assert slow.startswith("Score-CAM of vgg16… (one masked pass per channel")
+    assert "--methods scorecam" in slow

@@ -11,6 +11,7 @@ from bt_core.artifacts import Manifest, load_run
 from bt_core.metrics import run_comparison
 from bt_dashboard.views import common
 from bt_dashboard.views import figures
+from bt_dashboard.views import leaderboard_figure
 from bt_dashboard.views import models as view
 
 from fabricate import CLASS_NAMES, ZOO_MODELS, ZOO_TRAIN_GAP
@@ -249,3 +250,50 @@ def test_one_class_columns_hold_the_words_while_scored_columns_stay_numbers(tabl
     partly = table.copy()
     partly.loc[0, common.ACCURACY] = np.nan
     assert common.not_measurable_cells(partly, [common.ACCURACY])[common.ACCURACY].dtype == "float64"
+
+
+@pytest.mark.parametrize("low, high, percent", [(0.975, 0.995, False), (0.981, 0.986, False), (0.9, 1.0, False),
+                                                (0.972, 0.981, True), (0.5, 0.99, True), (0.99, 0.99, False)])
+def test_axis_ticks_never_repeat_and_cover_the_values(low, high, percent):
+    values, labels, (start, end) = leaderboard_figure.axis_ticks(low, high, percent)
+    assert len(labels) == len(set(labels)) >= 2
+    assert start <= low and end >= high and values[0] <= low + 1e-9 and values[-1] >= high - 1e-9
+    parsed = [float(label.rstrip("%")) / (100 if percent else 1) for label in labels]
+    assert parsed == pytest.approx(values)  # each label is its value, to the decimals shown
+
+
+def test_the_macro_auc_panel_of_a_narrow_range_shows_distinct_ticks(colors):
+    # The bug: AUCs between 0.975 and 0.995 read "0.98 0.98 0.99 0.99" with tickformat .2f.
+    leaderboard = pd.DataFrame(
+        {"model": ["simple_cnn", "custom_cnn"], "accuracy": [0.9, 0.92], "macro_f1": [0.9, 0.91],
+         "macro_auc": [0.985, 0.99], "macro_auc_lower": [0.975, 0.982], "macro_auc_upper": [0.992, 0.995]}
+    )
+    figure = view.leaderboard_ci_figure(leaderboard, colors)
+    auc_axis = figure.layout.xaxis3
+    assert auc_axis.tickmode == "array" and auc_axis.tickformat is None
+    assert list(auc_axis.ticktext) == ["0.975", "0.980", "0.985", "0.990", "0.995"]
+    assert auc_axis.range[0] <= 0.975 and auc_axis.range[1] >= 0.995
+    accuracy_ticks = list(figure.layout.xaxis.ticktext)
+    assert len(accuracy_ticks) == len(set(accuracy_ticks)) and all(t.endswith("%") for t in accuracy_ticks)
+
+
+def test_the_headline_grid_keeps_a_short_list_and_all_columns_keep_every_one(table):
+    headline = view.shown_columns(table, all_columns=False)
+    assert headline == view.HEADLINE_COLUMNS and headline[0] == common.MODEL
+    assert view.ACCURACY_CI not in headline and common.PROBLEM not in headline
+    assert view.shown_columns(table, all_columns=True) == view.LEADERBOARD_COLUMNS
+    # A short header names its column in full on hover; a long one keeps its explanation.
+    assert view.column_help(view.TUMOR_SENSITIVITY) == view.TUMOR_SENSITIVITY
+    assert view.column_help(view.SENSITIVITY_AT_SPECIFICITY).startswith(f"{view.SENSITIVITY_AT_SPECIFICITY}: Tumor vs")
+    assert view.column_help(common.MODEL) is None
+
+
+def test_the_accuracy_interval_is_written_in_its_cell_while_the_value_stays_a_number(table):
+    styled = view.style_leaderboard(table, intervals=table)
+    html = styled.to_html()
+    row = table.set_index(common.MODEL).loc["custom_cnn"]
+    assert f"{row[common.ACCURACY]:.1%} ({row[view.ACCURACY_CI].removesuffix('%')})" in html
+    # Other scores keep their own interval column: their cell is the value alone.
+    assert f"{row[common.MACRO_F1]:.1%} (" not in html
+    assert styled.data[common.ACCURACY].dtype == "float64"  # the grid sorts by the score
+    assert f"{row[common.ACCURACY]:.1%} (" not in view.style_leaderboard(table).to_html()

@@ -72,13 +72,53 @@ def test_model_status_table_follows_the_manifest(fabricated_run, manifest):
     assert table.loc[done, "Family"] == "custom" and table.loc[done, common.EPOCHS_RUN] == 3
 
 
-def test_timing_summary():
-    assert view.timing_summary(bare(timing={"started": "s", "finished": "f", "seconds": 185})) == {
-        "Started": "s",
-        "Finished": "f",
-        "Duration": "3 min 5 s",
+def test_timing_summary_reads_as_dates_in_utc_and_h_mm_ss():
+    manifest = bare(timing={"started": "2026-12-01T08:55:11+00:00", "finished": "2026-12-01T10:02:40+01:00",
+                            "seconds": 3752.4})
+    assert view.timing_summary(manifest) == {
+        "Started": "2026-12-01 08:55 UTC",
+        "Finished": "2026-12-01 09:02 UTC",  # +01:00 converted
+        "Duration": "1:02:32",
     }
-    assert view.timing_summary(bare()) == {"Started": common.MISSING, "Finished": common.MISSING, "Duration": common.MISSING}
+    assert view.timing_line(manifest) == (
+        "**Started** 2026-12-01 08:55 UTC · **Finished** 2026-12-01 09:02 UTC · **Duration** 1:02:32"
+    )
+    assert set(view.timing_summary(bare()).values()) == {common.MISSING}
+
+
+@pytest.mark.parametrize(("stamp", "expected"), [
+    ("2026-12-01T08:55:11+00:00", "2026-12-01 08:55 UTC"),
+    ("2026-12-01T23:30:00-02:00", "2026-12-02 01:30 UTC"),  # the next day in UTC
+    ("2024-07-01T12:00:00", "2024-07-01 12:00"),  # naive: no zone claimed
+    ("yesterday", "yesterday"),
+    ("", common.MISSING),
+    (None, common.MISSING),
+])
+def test_readable_time(stamp, expected):
+    assert common.readable_time(stamp) == expected
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (0, "0:00:00"), (59.6, "0:01:00"), (185, "0:03:05"), (93_900, "26:05:00"),
+    ("n/a", common.MISSING), (None, common.MISSING), (-1, common.MISSING),
+])
+def test_clock_duration(seconds, expected):
+    assert common.clock_duration(seconds) == expected
+
+
+def test_run_caption_shows_a_readable_creation_time(manifest):
+    caption = view.run_caption(manifest, "/runs/r")
+    assert f"`{manifest.run_id}` · created {common.readable_time(manifest.created)} · artifact format" in caption
+    assert "T" not in common.readable_time(manifest.created)
+
+
+def test_run_page_shows_the_timing_uncut(open_app, fabricated_run):
+    app = open_app(fabricated_run.run_dir.parent)
+    app.switch_page("app_pages/run_details.py").run()
+    assert not app.exception
+    manifest = load_manifest(fabricated_run.run_dir)
+    assert view.timing_line(manifest) in [markdown.value for markdown in app.markdown]
+    assert not app.metric  # st.metric cuts a long value with an ellipsis at 1280 px
 
 
 def test_evaluation_text_names_the_run_the_data_and_the_negative_class():

@@ -109,9 +109,26 @@ def test_probe_table_and_figure_show_every_condition_with_the_chance_line():
     assert list(table["Condition"]) == ["Original", "Background only"]
     assert table.loc[1, "Accuracy"] == pytest.approx(0.30)
     figure = view.probe_figure(table, "Accuracy")
-    assert [trace.name for trace in figure.data] == ["Original", "Background only"]
-    assert [shape.y0 for shape in figure.layout.shapes] == [0.5]
+    assert [trace.name for trace in figure.data] == ["Original", "Background only", "chance", "chance"]
     assert not view.probe_figure(table, "Called tumor").layout.shapes
+    assert [trace.type for trace in view.probe_figure(table, "Called tumor").data] == ["bar", "bar"]
+
+
+def test_the_chance_marks_are_the_tables_chance_of_each_bar():
+    """Chart and table agree: one chance per group and condition (the "all" group's boxed
+    images have their own, a class's images 100%), not one line for all bars."""
+    table = pd.DataFrame({
+        "Group": ["all", "all", "glioma", "glioma"],
+        "Condition": ["Original", "Tumor occluded", "Original", "Tumor occluded"],
+        "Images": [40, 30, 10, 10], "Accuracy": [0.9, 0.3, 1.0, 0.0], "Called tumor": [0.7, 0.3, 1.0, 0.0],
+        "Mean true-class probability": [0.8] * 4, "Mean confidence": [0.9] * 4, "Chance": [0.25, 1 / 3, 1.0, 1.0],
+    })
+    figure = view.probe_figure(table, "Accuracy")
+    marks = {trace.offsetgroup: list(trace.y) for trace in figure.data if trace.type == "scatter"}
+    assert marks == {"Original": [0.25, 1.0], "Tumor occluded": [pytest.approx(1 / 3), 1.0]}
+    bars = {trace.offsetgroup: list(trace.customdata) for trace in figure.data if trace.type == "bar"}
+    assert bars == marks  # the hover's chance is the same number
+    assert figure.layout.scattermode == "group" and not figure.layout.shapes
 
 
 def test_curves_figure_draws_deletion_and_insertion_with_their_auc():

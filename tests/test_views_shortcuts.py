@@ -91,7 +91,7 @@ def test_verdict_table_has_a_row_per_model_then_the_baselines():
     assert list(table.columns) == view.VERDICT_COLUMNS
     assert list(table[view.MODEL]) == ["bad_cnn", "good_cnn", "odd_cnn", *view.BASELINE_LABELS.values()]
     rows = table.set_index(view.MODEL)
-    assert list(rows[view.FLAGGED][:3]) == [view.YES, view.NO, view.NO]
+    assert list(rows[view.FLAGGED][:3]) == [view.ON_ALL_IMAGES, "no", flags.FLAGS_NOT_MEASURED]
     assert rows.loc["bad_cnn", view.ACCURACY] == pytest.approx(0.9667)
     assert rows.loc["bad_cnn", view.OUTSIDE_HEAD] == pytest.approx(0.56)
     assert rows.loc["bad_cnn", view.BACKGROUND_ACCURACY] == pytest.approx(0.30)
@@ -130,7 +130,7 @@ def test_only_models_with_stored_flags_are_flagged():
     assert view.suspect_model(summary) == "bad_cnn"
     summary.models["bad_cnn"]["flags"] = []
     assert view.flagged_models(summary) == []
-    assert view.verdict_headline(summary) == "None of the 3 measured models is flagged by the documented thresholds."
+    assert view.verdict_headline(summary) == "None of the 3 measured models is flagged on all test images."
 
 
 def test_verdict_sentence_names_the_flagged_model_with_its_accuracy_and_numbers():
@@ -141,10 +141,43 @@ def test_verdict_sentence_names_the_flagged_model_with_its_accuracy_and_numbers(
         "(reference 26%: a centred blob, or an evenly spread map; also within notumor); in notumor images, the background alone tells the "
         "class apart (recall minus false alarms 84%)."
     )
-    assert lines[1] == "Not flagged by any threshold: **good_cnn** (90.0% accurate), **odd_cnn**."
+    assert lines[1:] == ["Not flagged by any threshold: **good_cnn** (90.0% accurate).", "No parts stored: **odd_cnn**."]
     assert view.verdict_headline(summary) == (
-        "Right for the wrong reasons? 1 of 3 measured models is flagged by the documented thresholds."
+        "Right for the wrong reasons? 1 of 3 measured models is flagged on all test images (bad_cnn)."
     )
+
+
+def test_a_model_flagged_in_one_class_only_is_not_counted_as_flagged():
+    """The demo's cnn_bn: one flag within one class, score 0 on all images."""
+    summary = small_summary()
+    bad = summary.models["bad_cnn"]
+    bad["flags"] = [flag for flag in bad["flags"] if not flag["overall"]]
+    bad["score"] = 0.0
+    assert view.flagged_models(summary) == [] and view.models_at(summary, flags.CLASSES_ONLY) == ["bad_cnn"]
+    assert view.verdict_headline(summary) == (
+        "None of the 3 measured models is flagged on all test images; 1 is flagged within one class only "
+        "(bad_cnn: notumor).")
+    table = view.verdict_table(summary, ACCURACIES).set_index(view.MODEL)
+    assert table.loc["bad_cnn", view.FLAGGED] == "in notumor only"
+    styles = view.verdict_styles(table.reset_index())
+    assert styles.loc[0, [view.MODEL, view.FLAGGED, view.FLAGS]].tolist() == [view.CLASS_FLAGGED_CSS] * 3
+    line = view.verdict_lines(summary, ACCURACIES)[0]
+    assert line.startswith("**bad_cnn** (96.7% accurate, score 0.00; score within notumor 0.85): flagged in notumor "
+                           "only, not on all images: in notumor images, the background alone tells the class apart")
+    assert view.suspect_model(summary) == "bad_cnn"  # still the one to look at first
+
+
+def test_stored_flags_on_too_few_images_are_not_counted_and_say_so():
+    summary = small_summary()
+    summary.models["bad_cnn"]["attention"]["all"]["n_images"] = 5  # measured before the minimum
+    summary.models["bad_cnn"]["attention"]["notumor"] = {"n_images": 3}
+    assert view.flagged_models(summary) == []
+    assert view.verdict_headline(summary).endswith(f"1 cannot be judged (bad_cnn: {flags.TOO_FEW_IMAGES}).")
+    assert view.verdict_table(summary, ACCURACIES).loc[0, view.FLAGGED] == flags.TOO_FEW_IMAGES
+    caption = view.too_few_caption(summary)
+    assert caption.startswith(f"- **bad_cnn**: Too few images to judge (at least {flags.MIN_GROUP_IMAGES} needed): "
+                              "Outside head on all images (5)")
+    assert view.too_few_caption(small_summary()) is None
 
 
 def test_captions_list_every_threshold_and_explain_every_part():
@@ -175,9 +208,21 @@ def test_the_measured_method_defaults_to_grad_cam_and_the_caption_names_it():
     labels = {"gradcam": "Grad-CAM"}
     assert view.measured_method(summary) == "gradcam"
     assert view.measured_caption(summary, labels) == (
-        "Measured 2026-01-01T00:00:00+00:00 from Grad-CAM maps, without tumor boxes (box measures blank).")
+        "Measured 2026-01-01 00:00 UTC from Grad-CAM maps, without tumor boxes (box measures blank).")
     unnamed = view.read_summary({"models": {}, "has_boxes": True})
     assert view.measured_method(unnamed) == view.DEFAULT_METHOD == "gradcam"
     assert view.measured_caption(unnamed, {}).endswith("from gradcam maps, with tumor boxes.")
     assert "`OUTSIDE_HEAD_LIMIT` = " in view.verdict_caption(summary)
     assert view.verdict_caption(unnamed).endswith("Thresholds: not stored.")
+
+
+def test_the_headline_verdict_grid_writes_chance_in_the_background_cell():
+    table = view.verdict_table(small_summary(), ACCURACIES)
+    assert view.shown_verdict_columns(all_columns=True) == view.VERDICT_COLUMNS
+    headline = view.shown_verdict_columns(all_columns=False)
+    assert view.FLAGS not in headline and view.CHANCE not in headline and headline[0] == view.MODEL
+    shown = table[headline]
+    html = view.style_verdict(shown, chance=table).to_html()
+    assert "30.0% (chance 25%)" in html  # bad_cnn: background-only accuracy 0.30, chance 0.25
+    assert "(chance" not in view.style_verdict(table).to_html()
+    assert view.verdict_column_help(view.IN_BOX) == view.IN_BOX and view.verdict_column_help(view.BORDER) is None

@@ -11,6 +11,7 @@
     maps       precomputed explanation maps and their stored shares
     heads      the test images' head masks (test_heads.npz)
     shortcuts  the shortcut measures store
+    data_profile  the data explored (data/profile.json, data/thumbnails.npz)
 
 This module only re-exports, so ``from bt_core import artifacts`` gives every name. The layout
 is documented in docs/artifacts.md and versioned by ``format_version`` in manifest.json.
@@ -66,13 +67,25 @@ from bt_core.artifacts.layout import (
     model_card_path,
     shortcut_images_path,
     tensorboard_dir,
+    class_mean_maps_path,
+    data_profile_path,
+    data_thumbnails_path,
     shortcut_summary_path,
     shortcuts_dir,
     heads_path,
     training_run_dir,
 )
+from bt_core.artifacts.data_profile import DataProfile, load_data_profile, write_data_profile
 from bt_core.artifacts.heads import load_test_heads, write_test_heads
-from bt_core.artifacts.maps import add_map_shares, list_maps, load_map_shares, load_maps, write_maps
+from bt_core.artifacts.maps import (
+    add_map_shares,
+    list_maps,
+    load_class_mean_maps,
+    load_map_shares,
+    load_maps,
+    write_class_mean_maps,
+    write_maps,
+)
 from bt_core.artifacts.reader import (
     ModelArtifacts,
     Run,
@@ -140,4 +153,7 @@ __all__ = [
     "read_split", "validate_predictions", "align_predictions", "keras_file_problem", "read_predictions",
     "test_images_header", "evaluation_problems", "RunWriter", "record_skipped", "write_test_boxes",
     "MODEL_CARD", "model_card_path", "load_model_card", "TENSORBOARD_DIR", "tensorboard_dir",
+    "DataProfile", "load_data_profile", "write_data_profile",
+    "class_mean_maps_path", "load_class_mean_maps", "write_class_mean_maps", "data_profile_path",
+    "data_thumbnails_path",
 ]

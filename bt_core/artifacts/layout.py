@@ -48,6 +48,9 @@ MAPS_SUFFIX = ".npz"
 # 1.3: each map's share of these regions, stored in its maps file as share_<name>.
 MAP_SHARES = ("outside_head", "border", "in_box")
 MAP_SHARE_PREFIX = "share_"
+# Optional: each class's mean map and mean head mask of one method (bt_core.runs.analyze),
+# models/<model>/maps/class_means/<method>.npz (a folder: list_maps lists files only).
+CLASS_MEANS_DIR = "class_means"
 
 # bt_core.runs.analyze: shortcuts/summary.json, shortcuts/models/<model>.csv and
 # shortcuts/duplicates.csv.
@@ -55,6 +58,11 @@ SHORTCUTS_DIR = "shortcuts"
 SHORTCUTS_SUMMARY = "summary.json"
 SHORTCUTS_DUPLICATES = "duplicates.csv"
 SHORTCUT_TABLE_SUFFIX = ".csv"
+# The data explored (bt_core.runs.data_profile): data/profile.json (tables) and
+# data/thumbnails.npz (small uint8 images), written at training time; optional.
+DATA_PROFILE_DIR = "data"
+DATA_PROFILE = "profile.json"
+DATA_THUMBNAILS = "thumbnails.npz"
 
 
 def manifest_path(run_dir: Path) -> Path:
@@ -118,6 +126,11 @@ def maps_path(run_dir: Path, model_name: str, method: str) -> Path:
     return maps_dir(run_dir, model_name) / f"{method}{MAPS_SUFFIX}"
 
 
+def class_mean_maps_path(run_dir: Path, model_name: str, method: str) -> Path:
+    """Where one model's per-class mean maps of ``method`` live (may not exist)."""
+    return maps_dir(run_dir, model_name) / CLASS_MEANS_DIR / f"{method}{MAPS_SUFFIX}"
+
+
 def shortcuts_dir(run_dir: Path) -> Path:
     return Path(run_dir) / SHORTCUTS_DIR
 
@@ -133,3 +146,16 @@ def shortcut_images_path(run_dir: Path, model_name: str) -> Path:
 
 def duplicates_path(run_dir: Path) -> Path:
     return shortcuts_dir(run_dir) / SHORTCUTS_DUPLICATES
+
+
+def data_profile_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / DATA_PROFILE_DIR
+
+
+def data_profile_path(run_dir: Path) -> Path:
+    """The data profile's tables (may not exist: runs before it)."""
+    return data_profile_dir(run_dir) / DATA_PROFILE
+
+
+def data_thumbnails_path(run_dir: Path) -> Path:
+    return data_profile_dir(run_dir) / DATA_THUMBNAILS

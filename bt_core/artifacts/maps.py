@@ -16,7 +16,9 @@ import pandas as pd
 from bt_core.artifacts.errors import ArtifactError
 from bt_core.artifacts.tables import ARCHIVE_ERRORS
 from bt_core.artifacts.files import atomic_write, is_temporary_file
-from bt_core.artifacts.layout import MAP_SHARE_PREFIX, MAP_SHARES, MAPS_SUFFIX, maps_dir, maps_path
+from bt_core.artifacts.layout import (
+    MAP_SHARE_PREFIX, MAP_SHARES, MAPS_SUFFIX, class_mean_maps_path, maps_dir, maps_path,
+)
 
 
 def list_maps(run_dir: Path, model_name: str) -> list[str]:
@@ -192,3 +194,48 @@ def add_map_shares(run_dir: Path, model_name: str, method: str, shares: Mapping[
         raise ArtifactError(f"{path} lacks maps, ids, class_index or layer")
     return write_maps(run_dir, model_name, method, stored["maps"], stored["ids"], stored["class_index"],
                       layer=str(stored["layer"]) or None, shares=shares)
+
+
+CLASS_MEAN_KEYS = ("classes", "counts", "maps", "heads", "method")
+
+
+def write_class_mean_maps(run_dir: Path, model_name: str, method: str, classes: list[str] | tuple[str, ...],
+                          counts: np.ndarray, maps: np.ndarray, heads: np.ndarray) -> Path:
+    """Store one model's mean map and mean head mask per class of ``method`` (atomic,
+    compressed: a few small arrays); returns the path. ``maps``, ``heads``: ``(C, h, w)`` in
+    [0, 1]; ``counts``: the images of each class."""
+    classes = np.asarray(classes, dtype=str)
+    counts = np.asarray(counts, dtype=np.int64)
+    maps, heads = (np.clip(np.asarray(a, dtype=np.float32), 0.0, 1.0) for a in (maps, heads))
+    if maps.ndim != 3 or maps.shape != heads.shape or not len(classes) == len(counts) == len(maps):
+        raise ValueError(f"class mean maps of {model_name} / {method}: {len(classes)} classes, {len(counts)} "
+                         f"counts, maps {maps.shape}, heads {heads.shape}")
+    path = class_mean_maps_path(run_dir, model_name, method)
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, classes=classes, counts=counts, maps=maps, heads=heads,
+                                method=np.array(method))
+
+    atomic_write(path, save)
+    return path
+
+
+def load_class_mean_maps(run_dir: Path, model_name: str, method: str) -> dict[str, object] | None:
+    """``{"classes": tuple, "counts": int64 (C,), "maps": float32 (C, h, w), "heads": float32
+    (C, h, w), "method": str}`` of one model, or None when the run has none (analyzed before
+    they were stored). ArtifactError naming the file when it is unreadable or inconsistent."""
+    path = class_mean_maps_path(run_dir, model_name, method)
+    if not path.is_file():
+        return None
+    stored = _read_archive(path, CLASS_MEAN_KEYS)
+    if stored is None:
+        raise ArtifactError(f"{path} lacks one of {list(CLASS_MEAN_KEYS)}")
+    maps, heads = stored["maps"].astype(np.float32), stored["heads"].astype(np.float32)
+    classes, counts = tuple(str(c) for c in stored["classes"]), stored["counts"].astype(np.int64)
+    if maps.ndim != 3 or maps.shape != heads.shape or not len(classes) == len(counts) == len(maps):
+        raise ArtifactError(f"{path}: {len(classes)} classes, {len(counts)} counts, maps {maps.shape}, "
+                            f"heads {heads.shape}")
+    if maps.size and not (np.isfinite(maps).all() and np.isfinite(heads).all()):
+        raise ArtifactError(f"{path}: maps and heads must be finite")
+    return {"classes": classes, "counts": counts, "maps": maps, "heads": heads, "method": str(stored["method"])}

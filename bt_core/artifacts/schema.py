@@ -18,7 +18,7 @@ from bt_core.artifacts.errors import ArtifactError
 if TYPE_CHECKING:  # imported lazily: it pulls in Keras
     from bt_core.models.registry import ModelSpec
 
-FORMAT_VERSION = "1.5"
+FORMAT_VERSION = "1.6"
 
 # Per-model status values in the manifest.
 STATUS_PENDING = "pending"

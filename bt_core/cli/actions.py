@@ -15,7 +15,7 @@ from bt_core.cli.options import FIND_RUN
 
 EXIT_OK, EXIT_MODEL_FAILED, EXIT_USAGE, EXIT_DISK_FULL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
-DEMO_DEFAULTS = {"epochs": 10, "img_size": 64}
+DEMO_DEFAULTS = {"epochs": 8, "img_size": 64}
 TRAINING_DEFAULTS = {"epochs": 30, "img_size": 224}
 
 _log = logging.getLogger(__name__)
@@ -206,10 +206,14 @@ def _run(args: argparse.Namespace, stage: Stage) -> int:
     return EXIT_MODEL_FAILED if failed else EXIT_OK
 
 
-def list_models() -> int:
-    from bt_core.models import list_models as known_models
+def list_models(input_size: int | None = None, models: str | None = None) -> int:
+    from bt_core.cli.listing import print_models
 
-    print("\n".join(known_models()))
+    try:
+        print_models(input_size, names(models))
+    except ValueError as exc:
+        _log.error("error: %s", exc)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -221,7 +225,7 @@ def execute(args: argparse.Namespace) -> int:
     if not args.verbose:
         import_tensorflow_quietly()
     if args.list_models:
-        return list_models()
+        return list_models(getattr(args, "img_size", None), getattr(args, "models", None))
     stage = Stage()
     try:
         return _run(args, stage)

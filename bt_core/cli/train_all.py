@@ -11,8 +11,14 @@ run folder for the dashboard.
     python train_all.py --explain artifacts/RUN_ID --methods gradcam --models simple_cnn --map-size 32
     python train_all.py --evaluate artifacts/RUN_ID --data PATH --name NAME   # score on other data
     python train_all.py --cards artifacts/RUN_ID         # every model's MODEL_CARD.md, written again
+    python train_all.py --predict artifacts/RUN_ID a.png b.jpg [--out DIR] [--method gradcam]
+    python train_all.py --profile artifacts/RUN_ID [--data PATH]   # the Data page of an older run
 
-The same commands, one each: ``bt-zoo train | evaluate | explain | merge`` (``bt-zoo --help``).
+The same commands, one each: ``bt-zoo train | evaluate | explain | merge | predict | profile`` (``bt-zoo --help``).
+``--predict RUN_DIR IMAGE...`` prints every finished model's class probabilities for each image
+and writes predictions.csv and one overlay PNG per image and model (``--method``, default
+gradcam) to ``--out`` (default ./RUN_ID_predictions); exit status 1 there: an image or a model
+was skipped (named on stderr), the others are still predicted.
 The Keras backend comes from KERAS_BACKEND (tensorflow by default; jax on GPU machines).
 Under TensorFlow a run ends with its analysis pass (bt_core.runs.analyze): the explanation
 maps of every test image (Grad-CAM and Faster Score-CAM, for the dashboard) and every model's
@@ -25,7 +31,8 @@ folder (the run's classes, or tumor / notumor for tumor detection) and stores it
 as RUN_DIR/evaluations/NAME (NAME: ``--name``, default the folder's name; an existing one
 is redone only with ``--replace``), then analyzes it like a run (not with
 ``--no-explain``); exit status 1 there means a model could not be scored.
-Progress goes to stderr, one line per epoch (``--quiet``: warnings and errors only;
+Progress goes to stderr, one line per epoch with a measured estimate of the time left, and inside
+each epoch a bar on a terminal or a line every ~30 s in a log file (``--quiet``: warnings and errors only;
 ``--verbose``: debugging detail and TensorFlow's own logs); the run folder is printed on stdout.
 Exit status: 0 when every model trained, 1 when one or more failed (the others are still
 saved, and the run folder records why), 2 for bad arguments, an unusable dataset or an --out
@@ -41,7 +48,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bt_core.cli import options
+from bt_core.cli import options, predict, profile
 from bt_core.cli.actions import execute
 from bt_core.cli.logs import configure_logging
 
@@ -67,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cards", metavar="RUN_DIR",
                         help="only write (again) the MODEL_CARD.md of every finished model of a run, "
                              "e.g. of a run made before model cards existed")
+    parser.add_argument("--predict", nargs="+", metavar=("RUN_DIR", "IMAGE"),
+                        help="predict image files with every finished model of a run: probabilities on stdout, "
+                             "predictions.csv and overlay PNGs in --out")
+    parser.add_argument("--method", help=f"--predict: {predict.METHOD_HELP}")
+    parser.add_argument("--profile", metavar="RUN_DIR",
+                        help="only write (again) the data profile of a finished run (its Data page) from its "
+                             f"dataset folder; --data: {profile.DATA_HELP}")
     options.add_list_models_option(parser)
     options.add_logging_options(parser)
     options.add_version_option(parser)
@@ -76,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
 def check_combination(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The rules of which options go together (parser.error, exit status 2, otherwise)."""
     has_source = bool(args.data or args.demo)
+    if args.predict:
+        if len(args.predict) < 2:
+            parser.error("--predict needs a run folder and at least one image: --predict RUN_DIR IMAGE...")
+        if has_source or args.resume is not None or args.merge or args.explain or args.evaluate or args.cards:
+            parser.error("--predict takes a finished run folder and image files only (no --data, --demo, --resume, "
+                         "--merge, --explain, --evaluate or --cards)")
+        return
+    if args.method is not None:
+        parser.error("--method belongs to --predict RUN_DIR IMAGE...")
+    if args.profile:
+        if args.demo or args.resume is not None or args.merge or args.explain or args.evaluate or args.cards:
+            parser.error("--profile takes a finished run folder and optionally --data PATH only (no --demo, "
+                         "--resume, --merge, --explain, --evaluate or --cards)")
+        return
     if args.cards:
         if has_source or args.resume is not None or args.merge or args.explain or args.evaluate:
             parser.error("--cards takes a finished run folder only (no --data, --demo, --resume, --merge, "
@@ -117,6 +145,11 @@ def defaults() -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(quiet=args.quiet, verbose=args.verbose)
+    if args.predict:
+        out = None if isinstance(args.out, options.Unset) else args.out
+        return predict.predict(args.predict[0], args.predict[1:], out, args.method or "gradcam", args.models)
+    if args.profile:
+        return profile.profile(args.profile, args.data)
     if args.cards:
         from bt_core.cli.publish import cards
 

@@ -4,6 +4,8 @@
     bt-zoo evaluate RUN_DIR --data PATH [--name NAME] # score a finished run on other data
     bt-zoo explain RUN_DIR [--models a,b] [--methods m] [--map-size N]
     bt-zoo merge RUN_DIR... --out DIR --run-id NAME
+    bt-zoo predict RUN_DIR IMAGE... [--out DIR] [--method M] [--models a,b]  # probabilities and overlays
+    bt-zoo profile RUN_DIR [--data PATH]                # the Data page's profile of an older run
     bt-zoo report RUN_DIR [--out FILE.html]           # the one-file HTML report
     bt-zoo cards RUN_DIR                              # every model's MODEL_CARD.md, written again
     bt-zoo dashboard [--artifacts DIR] [--port N] [--address HOST]
@@ -20,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bt_core.cli import options, publish, serve, train_all
+from bt_core.cli import options, predict, profile, publish, serve, train_all
 from bt_core.cli.actions import execute
 from bt_core.cli.logs import configure_logging
 
@@ -72,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_version_option(parser)
     options.add_logging_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_train_parser, _evaluate_parser, _explain_parser, _merge_parser, publish.add_report_parser,
-                publish.add_cards_parser, serve.add_dashboard_parser, publish.add_export_mlflow_parser):
+    for add in (_train_parser, _evaluate_parser, _explain_parser, _merge_parser, predict.add_predict_parser,
+                profile.add_profile_parser,                 publish.add_report_parser, publish.add_cards_parser, serve.add_dashboard_parser,
+                publish.add_export_mlflow_parser):
         add(commands)
     for sub in commands.choices.values():
         options.add_logging_options(sub, keep_unset=True)
@@ -101,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet and args.verbose:  # one before the command, the other after it
         parser.error("--quiet and --verbose exclude each other")
     configure_logging(quiet=args.quiet, verbose=args.verbose)
+    if args.command == "predict":
+        return predict.predict(args.run_dir, args.images, args.out, args.method, args.models)
+    if args.command == "profile":
+        return profile.profile(args.run_dir, args.data)
     if args.command == "report":
         return publish.report(args)
     if args.command == "cards":

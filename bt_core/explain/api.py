@@ -54,10 +54,11 @@ def explain(
     ``layer``: layer name; None picks the last conv-like layer
     (:func:`~bt_core.explain.method.resolve_layer`). Ignored by methods that work on the
     input (``smoothgrad``).
-    ``batch_size``: images per tf-keras-vis call (default per method: 16 for gradient
-    CAMs, 1 for Score-CAM and SmoothGrad, whose result or memory depends on the batch).
-    ``compiled``: run the model as traced functions (same maps; on CPU the Grad-CAM
-    family is ~4-10x faster, SmoothGrad ~2x); False runs plain tf-keras-vis eagerly.
+    ``batch_size``: images per method call (default per method: 16 for the gradient CAMs
+    and Faster Score-CAM, 1 for Score-CAM and SmoothGrad, whose copies per image are many).
+    ``compiled``: run each method on the model's traced parts (the same maps as
+    tf-keras-vis, to float precision; on CPU several times faster: Score-CAM and SmoothGrad
+    batch their masked or noisy copies); False runs plain tf-keras-vis eagerly.
     ``options``: per method, e.g. ``max_N`` for ``faster_scorecam``,
     ``samples``/``noise``/``seed`` for ``smoothgrad``.
 

@@ -59,6 +59,11 @@ class CompiledPart(keras.layers.Layer):
     def _forward(self, x):
         return tf.cast(self.part(x, training=False), tf.float32)
 
+    def gradient(self, x: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
+        """The traced vector-Jacobian product: d(sum(part(x) * upstream)) / dx, one forward
+        and one backward pass (with a one-hot ``upstream``: each image's class score)."""
+        return self._vjp(x, upstream)
+
     def _vector_jacobian(self, x, upstream):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)

@@ -29,7 +29,7 @@ from sklearn import metrics as skm
 
 from bt_core.artifacts import probability_columns
 from bt_core.data.classes import negative_class_index, require_negative_class_index
-from bt_core.metrics import one_class
+from bt_core.metrics import one_class, per_class
 
 DEFAULT_BINS = 15
 # Log-loss clipping before renormalising, as metrics.json has always been computed.
@@ -252,13 +252,15 @@ def classification_summary(
     y_true: np.ndarray, proba: np.ndarray, class_names: list[str], where: str = one_class.TEST_SET
 ) -> dict[str, Any]:
     """What metrics.json holds (docs/artifacts.md): accuracy, macro / weighted precision, recall,
-    F1, macro one-vs-rest AUC, log loss, per class scores and the confusion matrix.
+    F1, macro one-vs-rest AUC, log loss, per class scores, the confusion matrix and each class
+    against the rest (:func:`bt_core.metrics.per_class.one_vs_rest`).
 
     Labels of one class: :func:`_one_class_summary` (``where`` names the images in the reason)."""
     y_true, proba = check_inputs(y_true, proba, class_names)
     scores = _class_scores(y_true, proba)
     macro, weighted = scores["macro"], scores["weighted"]
     auc = [_optional(value) for value in scores["auc"]]
+    matrix = confusion_counts(y_true, scores["y_pred"], len(class_names))
     summary = {
         "n_test": int(len(y_true)),
         "accuracy": float(skm.accuracy_score(y_true, scores["y_pred"])),
@@ -280,7 +282,9 @@ def classification_summary(
             }
             for i, name in enumerate(class_names)
         },
-        "confusion_matrix": confusion_counts(y_true, scores["y_pred"], len(class_names)).tolist(),
+        "confusion_matrix": matrix.tolist(),
+        # 1.6: each class against the rest (TP / FP / FN / TN, specificity).
+        per_class.ONE_VS_REST: per_class.one_vs_rest(matrix, class_names),
     }
     record = one_class.one_class_record(y_true, scores["y_pred"], class_names)
     if record is not None:
@@ -301,6 +305,9 @@ def _one_class_summary(
         keys = ("precision", "f1", "auc") if name == record["class"] else ("precision", "recall", "f1", "auc")
         scores.update(dict.fromkeys(keys))
         blank += [f"per_class.{name}.{key}" for key in keys]
+    # The one class has no negatives: its specificity is None (per_class.one_vs_rest).
+    blank += [f"{per_class.ONE_VS_REST}.{name}.specificity"
+              for name, counts in summary[per_class.ONE_VS_REST].items() if counts["specificity"] is None]
     summary.update(dict.fromkeys(one_class.SUMMARY_NEEDING_TWO_CLASSES))
     if negative_class_index(class_names) is not None:
         tumor = _tumor_scores(y_true, proba, class_names)

@@ -13,6 +13,7 @@ from bt_core.models.registry import (
     set_backbone_trainable,
     set_batchnorm_momentum,
 )
+from bt_core.models.batchnorm import batchnorm_layers, recompute_batchnorm_statistics
 
 # Imported for their side effect: registering the built-in models.
 from bt_core.models import backbones, custom_cnns  # noqa: E402,F401  isort: skip
@@ -23,9 +24,11 @@ __all__ = [
     "ModelSpec",
     "Recipe",
     "WeightsUnavailableError",
+    "batchnorm_layers",
     "create_model",
     "get_spec",
     "list_models",
+    "recompute_batchnorm_statistics",
     "register_model",
     "set_backbone_trainable",
     "set_batchnorm_momentum",

@@ -80,9 +80,10 @@ def custom_cnn(num_classes: int, input_size: int, weights: str | None) -> keras.
     preprocessing="rescale",
     last_conv_layer="last_conv_relu",
     family="custom",
-    # One warm-up epoch: at full learning rate from the first step, the fresh batch-norm
-    # statistics made the demo's validation collapse onto one class for some seeds
-    # (seed 42: 72% test accuracy without warm-up, 97% with it; seed 7: 90% / 91%).
+    # One warm-up epoch (it helped some seeds before the statistics were recomputed). What
+    # stopped the collapse is the default recompute_batchnorm_images: with Keras' moving
+    # averages alone the demo (seed 42) ended at 0.59 validation accuracy while the same
+    # weights with recomputed statistics scored 0.94 (docs/performance.md).
     recipe=Recipe(warmup_epochs=1),
     description=(
         "4 blocks of 2x(conv-BN-ReLU), 32-64-128-256 filters, max-pool and dropout; "

@@ -52,6 +52,9 @@ class Recipe:
     warmup_epochs: int = 0
     # Cross-entropy label smoothing (0: none; > 0 trains on one-hot labels).
     label_smoothing: float = 0.0
+    # Before each validation, batch-norm statistics are measured again on this many clean
+    # training images (bt_core.models.batchnorm); 0 keeps Keras' moving averages.
+    recompute_batchnorm_images: int = 256
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ import pandas as pd
 from bt_core import artifacts, regions
 from bt_core.artifacts.schema import DEFAULT_SHORTCUT_METHOD
 from bt_core.runs.model_card import refresh_model_cards
+from bt_core.artifacts.maps import write_class_mean_maps
 from bt_core.shortcuts import attention, flags, measures
+from bt_core.shortcuts.mean_maps import class_mean_maps
 
 DEFAULT_METHODS = ("gradcam", "faster_scorecam")
 DEFAULT_MEASURE_METHOD = DEFAULT_SHORTCUT_METHOD
@@ -286,6 +288,10 @@ class _Analysis:
         if measure_method is not None:
             maps_by_method.update(self.stored_maps(name, skip=list(maps_by_method)))
             self.measure(name, model, spec, maps_by_method, measure_method)
+        for method, found in maps_by_method.items():  # the Shortcuts page's per-class mean maps
+            means = class_mean_maps(found.maps, self.test.labels, self.test.heads, self.run.class_names)
+            write_class_mean_maps(self.run.directory, name, method, means.classes, means.counts, means.maps,
+                                  means.heads)
         clear_cache(model)  # the clone and traced views of a big model are not needed again
         del model
 

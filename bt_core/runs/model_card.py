@@ -293,12 +293,19 @@ def _shortcuts_section(facts: RunFacts, name: str) -> list[str]:
         reason = facts.shortcuts.skipped.get(name, "the analysis pass did not measure it")
         return [f"Not measured: {reason}. Measure it: `{MEASURE_COMMAND.format(run_dir=facts.run.directory)}`."]
     lines = [f"- {severity_words(record)}"]
-    fired = [flag for flag in record.get("flags") or [] if isinstance(flag, Mapping)]
+    verdict = flags.flag_verdict(record)  # the dashboard's verdict: all images, one class only, too few
+    fired = list(verdict.flags)
+    if fired:
+        lines.append(f"- Flag verdict: **{verdict.text}**.")
     for flag in fired:  # the dashboard's words, with the model's own numbers and classes
         lines.append(f"- Flag **{wording.flag_label(flag)}**: {wording.flag_reason(flag, record)}. "
                      f"{flag.get('sentence') or ''}".rstrip())
     if not fired:
-        lines.append(f"- No attention or probe flag fired ({facts.shortcuts.method} maps).")
+        lines.append(f"- No attention or probe flag fired ({facts.shortcuts.method} maps)."
+                     if verdict.level != flags.TOO_FEW else f"- Flag verdict: {flags.TOO_FEW_IMAGES}.")
+    too_few = wording.too_few_line(flags.too_few_parts(record), flags.MIN_GROUP_IMAGES)
+    if too_few:
+        lines.append(f"- {too_few}")
     score = _number(record.get("score"))
     if math.isfinite(score):
         lines.append(f"- Parts score (where the maps look, 0 best): {score:.2f}")

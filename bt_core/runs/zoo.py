@@ -43,6 +43,7 @@ from bt_core.training.environment import backend_name, device_description, libra
 from bt_core.metrics import classification_summary, metrics_from_predictions
 from bt_core.models import create_model, get_spec, list_models, set_batchnorm_momentum
 from bt_core.training.progress import ZooProgress
+from bt_core.runs.data_profile import write_run_data_profile
 from bt_core.runs.merge import check_run_id
 from bt_core.runs.model_card import refresh_model_cards
 from bt_core.runs.resume import finished_models
@@ -106,7 +107,7 @@ def train_one(
             weights=weights,
             augment=config.augment_mode,
             seed=config.seed,
-            progress=progress.epoch,
+            progress=progress,  # called per epoch; its batch_callback draws the bar
             workers=config.workers,
             devices=distribution.devices,
             tensorboard_dir=tensorboard_dir(writer.run_dir, name) if config.tensorboard else None,
@@ -413,6 +414,7 @@ def run_zoo(config: RunConfig, say: Callable[[str], None] | None = None, resume:
         log(f"resuming {resume}: keeping {', '.join(kept) or 'no model'}; training {', '.join(to_train) or 'nothing'}"
             + (f"; removed {len(removed)} temporary file(s)" if removed else ""))
     run_dir = writer.run_dir
+    write_run_data_profile(run_dir, dataset, config, say=log)  # after the split; kept when resuming
     seconds_before = float(writer.timing.get("seconds") or 0.0)
 
     def seconds_so_far() -> float:

@@ -39,10 +39,22 @@ called tumor, no energy in the box):
     part = clip((value - reference) / (1 - reference), 0, 1)     # in_box: (ref - value) / ref
 
 :func:`shortcut_score` is the mean of the parts that could be measured (NaN if none).
+
+Images: a part is judged only on at least :data:`MIN_GROUP_IMAGES` (10) images (its ``n``:
+the group's maps, its maps with a box, or the probe's images). Below that one image moves a
+share by more than ten points, most of a margin: the part is stored with ``too_few`` true and
+a NaN ``part``, leaves the score and never fires (the pages say "too few images to judge").
+
+Verdict (:func:`flag_verdict`, one rule for the dashboard, the report and the model cards): a
+model is flagged on all images when a flag fired on all its test images (which implies a score
+above 0); flagged in classes only when flags fired only within one or more classes (the score
+of all images may then be 0: such a model is never counted as flagged); else not flagged, or
+too few images to judge.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -55,6 +67,9 @@ BORDER_LIMIT = 0.25
 BACKGROUND_ACCURACY_MARGIN = 0.15
 OCCLUDED_TUMOR_LIMIT = 0.5
 IN_BOX_MARGIN = 0.0
+# A part needs this many images to be judged (see the module docstring).
+MIN_GROUP_IMAGES = 10
+TOO_FEW_IMAGES = "too few images to judge"
 
 PARTS = ("outside_head", "border", "background_accuracy", "occluded_tumor", "in_box")
 # Measured per class only (see background_class_part); flags in this order.
@@ -123,14 +138,31 @@ def _rise(value: float, reference: float) -> float:
     return float(np.clip((value - reference) / (1.0 - reference), 0.0, 1.0))
 
 
-def _part(value: float, reference: float, threshold: float, direction: str, part: float) -> dict:
+def _part(value: float, reference: float, threshold: float, direction: str, part: float,
+          n: float | None = None) -> dict:
+    """One part; with ``n`` (its images) below :data:`MIN_GROUP_IMAGES` it is ``too_few``:
+    its part is NaN (out of the score) and it cannot fire (``too_few`` None: ``n`` unknown)."""
+    count = _number(n)
+    too_few = bool(count < MIN_GROUP_IMAGES) if np.isfinite(count) else None
     return {
         "value": value,
         "reference": reference,
         "threshold": threshold,
         "direction": direction,
-        "part": part,
+        "part": float("nan") if too_few else part,
+        "n": int(count) if np.isfinite(count) else None,
+        "too_few": too_few,
     }
+
+
+def too_few_images(part: Mapping[str, Any], group_images: float = float("nan")) -> bool:
+    """Whether a part had fewer than :data:`MIN_GROUP_IMAGES` images: its stored ``n``, else
+    ``group_images`` (a part stored without a count, e.g. before counts were stored)."""
+    if part.get("too_few") is not None:
+        return bool(part.get("too_few"))
+    count = _number(part.get("n"))
+    count = count if np.isfinite(count) else _number(group_images)
+    return bool(np.isfinite(count) and count < MIN_GROUP_IMAGES)
 
 
 def shortcut_parts(
@@ -168,7 +200,8 @@ def shortcut_parts(
                 # A map spread evenly puts the region's area share there: no preference.
                 reference = max(reference, float(area))
                 threshold = max(threshold, float(area))
-        parts[name] = _part(value, reference, threshold, "above", _rise(value, reference))
+        parts[name] = _part(value, reference, threshold, "above", _rise(value, reference),
+                            _value(attention_all, "n_images"))
 
     def probe(condition: str) -> Mapping[str, Any] | None:
         if probe_summary is None or condition not in probe_summary.index:
@@ -179,25 +212,29 @@ def shortcut_parts(
     value = _value(background, "accuracy")
     chance = max(1.0 / n_classes, np.nan_to_num(_value(background, "chance")))
     parts["background_accuracy"] = _part(
-        value, chance, chance + BACKGROUND_ACCURACY_MARGIN, "above", _rise(value, chance)
+        value, chance, chance + BACKGROUND_ACCURACY_MARGIN, "above", _rise(value, chance), _value(background, "n")
     )
-    value = _value(probe("tumor_occluded"), "tumor_predicted")
-    parts["occluded_tumor"] = _part(value, 0.0, OCCLUDED_TUMOR_LIMIT, "above", _rise(value, 0.0))
+    occluded = probe("tumor_occluded")
+    value = _value(occluded, "tumor_predicted")
+    parts["occluded_tumor"] = _part(value, 0.0, OCCLUDED_TUMOR_LIMIT, "above", _rise(value, 0.0),
+                                    _value(occluded, "n"))
     value, reference = _value(attention_all, "in_box"), _value(gaussian, "in_box")
     if np.isfinite(value) and np.isfinite(reference) and reference > 0:
         fall = float(np.clip((reference - value) / reference, 0.0, 1.0))
     else:
         fall = float("nan")
-    parts["in_box"] = _part(value, reference, reference - IN_BOX_MARGIN, "below", fall)
+    parts["in_box"] = _part(value, reference, reference - IN_BOX_MARGIN, "below", fall,
+                            _value(attention_all, "n_with_box"))
     return parts
 
 
-def background_class_part(recall: float, false_rate: float) -> dict:
+def background_class_part(recall: float, false_rate: float, n: float | None = None) -> dict:
     """The ``background_class`` part of one class: on background-only images, the share of
     the class's images still called that class minus the share of other images called it
-    (Youden's J: 0 = the background says nothing about the class, 1 = it says everything)."""
+    (Youden's J: 0 = the background says nothing about the class, 1 = it says everything).
+    ``n``: the class's images (None: unknown; :func:`shortcut_flags` then uses the group's)."""
     value = float(recall) - float(false_rate) if np.isfinite(recall) and np.isfinite(false_rate) else float("nan")
-    return _part(value, 0.0, BACKGROUND_CLASS_LIMIT, "above", _rise(value, 0.0))
+    return _part(value, 0.0, BACKGROUND_CLASS_LIMIT, "above", _rise(value, 0.0), n)
 
 
 def thresholds() -> dict[str, float]:
@@ -211,14 +248,24 @@ def thresholds() -> dict[str, float]:
         "BACKGROUND_ACCURACY_MARGIN": BACKGROUND_ACCURACY_MARGIN,
         "OCCLUDED_TUMOR_LIMIT": OCCLUDED_TUMOR_LIMIT,
         "IN_BOX_MARGIN": IN_BOX_MARGIN,
+        "MIN_GROUP_IMAGES": MIN_GROUP_IMAGES,
     }
 
 
+def group_images(parts: Mapping[str, Mapping[str, Any]]) -> float:
+    """The images of a group of parts: its map parts' count (NaN when none is stored)."""
+    return max((_number(parts.get(name, {}).get("n")) for name in ("outside_head", "border")),
+               key=lambda count: count if np.isfinite(count) else -1.0, default=float("nan"))
+
+
 def shortcut_flags(parts: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """``(flag_name, sentence)`` for every part whose value is strictly beyond its threshold."""
+    """``(flag_name, sentence)`` for every part whose value is strictly beyond its threshold
+    and that had enough images (:func:`too_few_images`; a part without a count of its own
+    takes the group's)."""
     flags = []
+    images = group_images(parts)
     for name in ALL_PARTS:
-        if name not in parts:
+        if name not in parts or too_few_images(parts[name], images):
             continue
         value, threshold = float(parts[name]["value"]), float(parts[name]["threshold"])
         if not (np.isfinite(value) and np.isfinite(threshold)):
@@ -230,10 +277,103 @@ def shortcut_flags(parts: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, st
 
 
 def shortcut_score(parts: Mapping[str, Mapping[str, Any]]) -> float:
-    """Mean of the measured parts, in [0, 1]; NaN when none could be measured."""
-    values = np.array([float(p["part"]) for p in parts.values()], dtype=np.float64)
+    """Mean of the measured parts, in [0, 1]; NaN when none could be measured (a part on too
+    few images is not measured)."""
+    images = group_images(parts)
+    values = np.array([float("nan") if too_few_images(p, images) else _number(p.get("part"))
+                       for p in parts.values()], dtype=np.float64)
     values = values[np.isfinite(values)]
     return float(values.mean()) if len(values) else float("nan")
+
+
+# --------------------------------------------------------------------------- verdict
+
+ALL_IMAGES, CLASSES_ONLY, NOT_FLAGGED, TOO_FEW = (
+    "flagged on all images", "flagged in classes only", "not flagged", TOO_FEW_IMAGES)
+FLAGS_NOT_MEASURED = "not measured"
+
+
+@dataclass(frozen=True)
+class FlagVerdict:
+    """A stored model record's verdict (:func:`flag_verdict`)."""
+
+    level: str  # ALL_IMAGES, CLASSES_ONLY, NOT_FLAGGED, TOO_FEW or FLAGS_NOT_MEASURED
+    flags: tuple[dict, ...]  # the stored flags that count, groups on too few images dropped
+    classes: tuple[str, ...]  # where flags fired within a class only
+    score: float  # of all test images
+    class_scores: dict[str, float]  # of each class's images (its stored parts)
+
+    @property
+    def text(self) -> str:
+        """"flagged on all images", "flagged in meningioma only", ... "not flagged"."""
+        if self.level == CLASSES_ONLY:
+            names = list(self.classes)
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            return f"flagged in {listed} only"
+        return self.level
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def group_count(record: Mapping[str, Any], group: str) -> float:
+    """A stored group's images: its parts' count, else its attention row's ``n_images``."""
+    parts = {name: _mapping(part) for name, part in _mapping(_mapping(record.get("parts")).get(group)).items()}
+    count = group_images(parts)
+    return count if np.isfinite(count) else _number(_mapping(_mapping(record.get("attention")).get(group)).get("n_images"))
+
+
+def judged(record: Mapping[str, Any], group: str, name: str) -> bool:
+    """Whether the stored part ``name`` of ``group`` had enough images to be judged."""
+    part = _mapping(_mapping(_mapping(record.get("parts")).get(group)).get(name))
+    return not too_few_images(part, group_count(record, group))
+
+
+def too_few_parts(record: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+    """``(group, part, images)`` of every stored part left unjudged for too few images."""
+    found = []
+    for group, parts in _mapping(record.get("parts")).items():
+        for name, part in _mapping(parts).items():
+            if not judged(record, str(group), str(name)):
+                count = _number(_mapping(part).get("n"))
+                found.append((str(group), str(name), count if np.isfinite(count) else group_count(record, str(group))))
+    return found
+
+
+def flag_verdict(record: Mapping[str, Any] | None) -> FlagVerdict:
+    """The verdict of one stored model record (the rule in the module docstring): its stored
+    flags, minus groups judged on too few images (runs measured before the minimum)."""
+    record = _mapping(record)
+    kept = []
+    for flag in record.get("flags") or []:
+        flag = _mapping(flag)
+        name = str(flag.get("name", ""))
+        overall = bool(flag.get("overall")) and judged(record, "all", name)
+        classes = [str(c) for c in flag.get("classes") or [] if judged(record, str(c), name)]
+        if overall or classes:
+            kept.append({**flag, "overall": overall, "classes": classes})
+    score = _number(record.get("score"))
+    parts = _mapping(record.get("parts"))
+    class_scores = {str(group): shortcut_score({n: _mapping(p) for n, p in _mapping(values).items()})
+                    for group, values in parts.items() if group != "all"}
+    # A flag on all images with a score of 0 cannot come from these rules: never count it.
+    scored = not (np.isfinite(score) and score <= 0)
+    if scored and any(flag["overall"] for flag in kept):
+        level, classes = ALL_IMAGES, ()
+    else:
+        kept = [{**flag, "overall": False} for flag in kept if flag["classes"]]
+        classes = tuple(dict.fromkeys(c for flag in kept for c in flag["classes"]))
+        all_parts = _mapping(parts.get("all"))
+        if classes:
+            level = CLASSES_ONLY
+        elif all_parts and all(not judged(record, "all", str(name)) for name in all_parts):
+            level = TOO_FEW
+        elif not all_parts and not np.isfinite(score):
+            level = FLAGS_NOT_MEASURED
+        else:
+            level = NOT_FLAGGED
+    return FlagVerdict(level, tuple(kept), classes, score, class_scores)
 
 
 # --------------------------------------------------------------------------- severity

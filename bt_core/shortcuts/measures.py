@@ -29,8 +29,8 @@ FAITHFULNESS_IMAGES = 96
 FAITHFULNESS_STEPS = 10
 # The probes whose flips to the donor's class count as following the source.
 SEVERITY_PROBES = ("source_swap", "style_match")
-# Class-level parts and flags need this many test images of the class.
-MIN_CLASS_IMAGES = 10
+# Class-level parts and flags need this many test images of the class (one rule: flags').
+MIN_CLASS_IMAGES = flags.MIN_GROUP_IMAGES
 # Clusters need enough maps per class for a kNN graph to mean something.
 MIN_CLUSTER_MAPS = 12
 EXAMPLES_PER_CLUSTER = 6
@@ -38,6 +38,7 @@ EXAMPLES_PER_CLUSTER = 6
 HASH_WORKERS = 4
 
 Predict = Callable[[np.ndarray], np.ndarray]
+PREDICT_BATCH = 64
 
 
 def predictor(model: Any, spec: Any) -> Predict:
@@ -45,7 +46,13 @@ def predictor(model: Any, spec: Any) -> Predict:
     from bt_core.data.preprocess import preprocess_batch
 
     def predict(images: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict(preprocess_batch(images, spec.preprocessing), verbose=0, batch_size=64))
+        # predict_on_batch, not predict: no tf.data pipeline, whose map op logs a C++ error line
+        # per call once TensorFlow's op determinism is on (seeded runs).
+        inputs = preprocess_batch(images, spec.preprocessing)
+        if not len(inputs):
+            return np.asarray(model.predict(inputs, verbose=0))
+        return np.concatenate([np.asarray(model.predict_on_batch(inputs[start:start + PREDICT_BATCH]))
+                               for start in range(0, len(inputs), PREDICT_BATCH)])
 
     return predict
 
@@ -159,7 +166,7 @@ def _probe_parts(
         own, others = labels == index, labels != index
         recall = float(np.mean(background_pred[own] == index)) if own.any() else float("nan")
         false_rate = float(np.mean(background_pred[others] == index)) if others.any() else float("nan")
-        parts[name]["background_class"] = flags.background_class_part(recall, false_rate)
+        parts[name]["background_class"] = flags.background_class_part(recall, false_rate, n=int(own.sum()))
     return probe_rows, parts, background_pred, probabilities["original"][1]
 
 

@@ -86,3 +86,21 @@ def flag_reason(flag: Mapping[str, Any], record: Mapping[str, Any]) -> str:
         also = f"also within {', '.join(classes)}"
         return f"{reason[:-1]}; {also})" if reason.endswith(")") else f"{reason} ({also})"
     return "; ".join(f"in {group} images, {text(group)}" for group in classes) or text("all")
+
+
+def verdict_label(verdict: Any) -> str:
+    """A :class:`bt_core.shortcuts.flags.FlagVerdict` as a cell: "on all images", "in meningioma
+    only", "no", "too few images to judge" or "not measured"."""
+    text = str(verdict.text)
+    if text.startswith("flagged "):
+        return text[len("flagged "):]
+    return "no" if text == "not flagged" else text
+
+
+def too_few_line(too_few: list[tuple[str, str, float]], minimum: int) -> str | None:
+    """The parts left unjudged (:func:`bt_core.shortcuts.flags.too_few_parts`) in one line, or None."""
+    if not too_few:
+        return None
+    listed = "; ".join(f"{PART_LABELS.get(name, name)} on {'all' if group == 'all' else group} images "
+                       f"({'?' if not math.isfinite(count) else f'{count:.0f}'})" for group, name, count in too_few)
+    return f"Too few images to judge (at least {minimum} needed): {listed}."

@@ -17,7 +17,7 @@ import pandas as pd
 from bt_core.artifacts import HISTORY_COLUMNS, Run, ShortcutSummary
 from bt_core.metrics import MODEL_SCORE_KEYS
 from bt_core.metrics.run_comparison import FIXED_POINT_COLUMNS
-from bt_core.shortcuts.flags import severity_verdict
+from bt_core.shortcuts.flags import flag_verdict, severity_verdict
 
 TAG_PREFIX = "bt_zoo."
 RUN_ID_TAG, MODEL_TAG = f"{TAG_PREFIX}run_id", f"{TAG_PREFIX}model"
@@ -164,11 +164,13 @@ def shortcut_fields(summary: ShortcutSummary | None, name: str) -> tuple[dict[st
     record = summary.models.get(name)
     if not isinstance(record, Mapping):
         return {f"{TAG_PREFIX}shortcuts": "not measured"}, {}
-    flags = [flag for flag in record.get("flags") or [] if isinstance(flag, Mapping)]
+    verdict = flag_verdict(record)
     severity = record.get("severity") if isinstance(record.get("severity"), Mapping) else None
     tags = {
         f"{TAG_PREFIX}shortcuts": f"measured on {summary.method} maps",
-        f"{TAG_PREFIX}shortcut_flags": ",".join(str(flag.get("name")) for flag in flags) or "none",
+        # The flags that count (groups on too few images dropped), as the Shortcuts page counts them.
+        f"{TAG_PREFIX}shortcut_flags": ",".join(str(flag.get("name")) for flag in verdict.flags) or "none",
+        f"{TAG_PREFIX}shortcut_flag_verdict": verdict.text,
         f"{TAG_PREFIX}shortcut_verdict": severity_verdict(severity),
     }
     metrics = {"shortcut/score": finite(record.get("score"))}

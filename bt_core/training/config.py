@@ -7,7 +7,9 @@ from typing import Any
 
 from bt_core.data.image_ops import check_image_ops
 
-DEMO_MODELS = ("simple_cnn", "custom_cnn", "cnn_bn")
+# Two models, one without and one with batch norm, so `make demo` trains within about two
+# minutes on 2 CPU cores (custom_cnn alone took 84 s there; docs/performance.md, "The demo").
+DEMO_MODELS = ("simple_cnn", "cnn_bn")
 DEFAULT_MODELS = ("simple_cnn", "custom_cnn", "resnet50", "vgg16", "densenet121", "mobilenetv2")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Where augmentation runs (bt_core.training.train): on the device inside the train step, on the host
@@ -100,7 +102,16 @@ class RunConfig:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and the Keras backend in one call."""
+    """Seed Python, NumPy and the Keras backend, and under TensorFlow make its ops
+    deterministic, so a seed gives the same run on the same machine (README,
+    "Reproducibility"). The split, the shuffles and the augmentation take their own seeds
+    from the run's seed. JAX on a CPU is deterministic as it is; on a GPU it needs
+    ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` before it starts, which this call cannot set."""
     import keras
 
     keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # Process-wide and permanent; measured on the 2-core CPU: docs/performance.md.
+        tf.config.experimental.enable_op_determinism()

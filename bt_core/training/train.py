@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any, ContextManager
 
 import keras
 import numpy as np
@@ -41,6 +41,17 @@ from bt_core.training.backup import (
     restore,
 )
 from bt_core.training.batches import ImageBatches, balanced_class_weights
+from bt_core.training.callbacks import (
+    HistoryRecorder,
+    LinearWarmup,
+    LossBecameNaN,  # noqa: F401  (raised by StopOnNaNLoss; callers import it from here)
+    ProgressCallback,
+    ProgressHook,
+    RecomputeBatchNorm,
+    StopOnNaNLoss,
+    recomputes_batchnorm,
+    clean_training_images,
+)
 from bt_core.training.config import AUGMENT_MODES
 from bt_core.tracking.tensorboard_logs import check_tensorboard_available, tensorboard_callback
 from bt_core.data.dataset import SplitArrays
@@ -68,88 +79,6 @@ class TrainResult:
     restored_epochs: int = 0  # epochs an earlier, interrupted session had finished
 
 
-class LossBecameNaN(RuntimeError):
-    """Training diverged: the loss became NaN or infinite (the message names the epoch)."""
-
-
-class StopOnNaNLoss(keras.callbacks.TerminateOnNaN):
-    """Keras' TerminateOnNaN (checked every batch), raising :class:`LossBecameNaN` with the
-    epoch, so the model is recorded as failed and never saved as done."""
-
-    # It only raises, so Keras may dispatch it off the training thread (JAX) without a sync
-    # per batch; the error then surfaces a few batches later, in the same epoch.
-    async_safe = True
-
-    def __init__(self, first_epoch: int):
-        super().__init__(raise_error=True)
-        self.first_epoch = first_epoch
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch = epoch
-
-    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        try:
-            super().on_batch_end(batch, logs)
-        except RuntimeError as exc:
-            kind = "NaN" if np.isnan((logs or {}).get("loss", np.nan)) else "infinite"
-            raise LossBecameNaN(f"loss became {kind} at epoch {self.first_epoch + self.epoch + 1}") from exc
-
-
-class HistoryRecorder(keras.callbacks.Callback):
-    """One row per epoch across phases, with the learning rate actually used; ``write`` (if
-    given) receives the whole table after every epoch, so a crash keeps the finished epochs
-    and the dashboard can follow a model while it trains."""
-
-    def __init__(self, phase: str, first_epoch: int, rows: list[dict],
-                 write: Callable[[pd.DataFrame], None] | None = None):
-        super().__init__()
-        self.phase = phase
-        self.first_epoch = first_epoch
-        self.rows = rows
-        self.write = write
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        row = {"epoch": self.first_epoch + epoch + 1, "phase": self.phase}
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            row[key] = float(logs[key]) if key in logs else float("nan")
-        row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        self.rows.append(row)
-        if self.write is not None:
-            self.write(pd.DataFrame(self.rows, columns=HISTORY_COLUMNS))
-
-
-ProgressHook = Callable[[dict], None]
-
-
-class ProgressCallback(keras.callbacks.Callback):
-    """Reports each finished epoch to ``hook`` with its timing."""
-
-    def __init__(self, hook: ProgressHook, phase: str, max_epochs: int, first_epoch: int):
-        super().__init__()
-        self.hook = hook
-        self.phase = phase
-        self.max_epochs = max_epochs
-        self.first_epoch = first_epoch
-        self.started = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.hook(
-            {
-                "phase": self.phase,
-                "epoch": self.first_epoch + epoch + 1,
-                "phase_epoch": epoch + 1,
-                "phase_epochs": self.max_epochs,
-                "seconds": time.perf_counter() - self.started,
-                "logs": dict(logs or {}),
-            }
-        )
-
-
 def jit_compile_setting() -> bool | str:
     """XLA under TensorFlow on a CPU compiles slowly and runs slower (measured: MobileNetV2
     2.5 s vs 5.3 s an epoch), so it is switched off there; elsewhere Keras decides."""
@@ -158,21 +87,6 @@ def jit_compile_setting() -> bool | str:
     import tensorflow as tf
 
     return "auto" if tf.config.list_physical_devices("GPU") else False
-
-
-class LinearWarmup(keras.callbacks.Callback):
-    """Learning rate ``lr * (e + 1) / (epochs + 1)`` in epochs e < ``epochs``, then ``lr``."""
-
-    def __init__(self, learning_rate: float, epochs: int):
-        super().__init__()
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch < self.epochs:
-            self.model.optimizer.learning_rate = self.learning_rate * (epoch + 1) / (self.epochs + 1)
-        elif epoch == self.epochs:
-            self.model.optimizer.learning_rate = self.learning_rate
 
 
 def _phases(spec: ModelSpec, weights: str | None) -> list[tuple[str, float, bool]]:
@@ -257,6 +171,8 @@ def _phase_callbacks(
     if progress is not None:
         hook = progress
         callbacks.append(ProgressCallback(lambda e: hook({**e, "phase_names": phase_names}), phase, epochs, first_epoch))
+        if hasattr(progress, "batch_callback"):  # a ZooProgress: the bar inside each epoch
+            callbacks.append(progress.batch_callback(phase, phase_names))
     return early_stopping, callbacks
 
 
@@ -355,6 +271,9 @@ def train_model(
         early_stopping, callbacks = _phase_callbacks(
             spec, phase, learning_rate, first_epoch, rows, progress, epochs, phase_names, recovery, resumed
         )
+        if recomputes_batchnorm(model, spec, devices):
+            clean = clean_training_images(spec, train, recipe.recompute_batchnorm_images, seed)
+            callbacks.insert(0, RecomputeBatchNorm(model, clean))
         if tensorboard_dir is not None:  # after the backup: a logged epoch is never trained again
             callbacks.append(tensorboard_callback(tensorboard_dir, phase, first_epoch, resumed=resumed is not None))
         if resumed:

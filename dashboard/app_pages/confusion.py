@@ -24,6 +24,7 @@ from bt_dashboard.views import confusion as view
 NORMALIZE_KEY = "confusion_normalized"
 CELL_MODEL_KEY = "confusion_cell_model"
 CELL_KEY = "confusion_cell"
+EMPTY_CELL_KEY = "confusion_empty_cell"  # (model, cell) of the last click on a cell without images
 DIFF_A_KEY = "confusion_diff_a"
 DIFF_B_KEY = "confusion_diff_b"
 INSPECT_PICK_KEY = "confusion_inspect_image"
@@ -39,15 +40,19 @@ def chart_key(model: str) -> str:
     return f"confusion_chart_{model}"
 
 
-def select_clicked_cell(model: str, class_names: list[str]) -> None:
-    """on_select callback of a matrix: point the image explorer at the clicked cell, and
-    rerun the explorer alone."""
+def select_clicked_cell(model: str, class_names: list[str], matrix: np.ndarray) -> None:
+    """on_select callback of a matrix: point the image explorer at the clicked cell (or, for
+    a cell without images, have it say so), and rerun the explorer alone."""
     state = st.session_state.get(chart_key(model)) or {}
-    cell = view.cell_from_selection(state.get("selection"), class_names)
-    if cell is not None:
-        st.session_state[CELL_MODEL_KEY] = model
+    cell, empty = view.clicked_cell(state.get("selection"), matrix, class_names)
+    if cell is None:
+        return
+    st.session_state[CELL_MODEL_KEY] = model
+    if empty:
+        st.session_state[EMPTY_CELL_KEY] = (model, cell)  # the explorer's selectboxes list only cells with images
+    else:
         st.session_state[CELL_KEY] = cell
-        st.rerun(EXPLORER_FRAGMENT)  # instead of the page: the matrices do not change
+    st.rerun(EXPLORER_FRAGMENT)  # instead of the page: the matrices do not change
 
 
 def show_matrices(run: Run, matrices: dict[str, np.ndarray], normalized: bool) -> None:
@@ -62,7 +67,7 @@ def show_matrices(run: Run, matrices: dict[str, np.ndarray], normalized: bool) -
                     figure,
                     presentation.file_stem(run.run_id, "confusion", model),
                     key=chart_key(model),
-                    on_select=partial(select_clicked_cell, model, run.class_names),
+                    on_select=partial(select_clicked_cell, model, run.class_names, matrices[model]),
                     selection_mode="points",
                 )
     presentation.csv_download(
@@ -131,6 +136,10 @@ def show_cell_images(run: Run, model_data: dict[str, ModelData], matrices: dict[
     """The cell explorer: a fragment, so that choosing a cell here reruns this function only."""
     st.subheader("Images of a cell")
     st.caption("Click a cell of a matrix above, or choose it here.")
+    empty = st.session_state.pop(EMPTY_CELL_KEY, None)  # said once, for the click that chose it
+    if empty is not None:
+        model, cell = empty
+        st.info(view.empty_cell_message(model, tuple(cell)))
     chosen = choose_cell(run, matrices)
     if chosen is None:
         return

@@ -68,15 +68,26 @@ def show_tumor_roc(run: Run, tables: dict, threshold: float) -> None:
 
 def show_operating_table(run: Run, points: dict, scores: dict, threshold: float) -> None:
     table = operating_view.operating_table(points)
-    presentation.show_table(
-        table, presentation.file_stem(run.run_id, "operating-point", f"{threshold:.2f}"),
-        styled=operating_view.style_operating_table(table), placeholder=NOT_MEASURABLE,
-    )
+    filename = presentation.file_stem(run.run_id, "operating-point", f"{threshold:.2f}")
+    if presentation.shows_static_table(table):
+        # A static table has no column order of its own: it gets the shown columns only.
+        shown = table[operating_view.SHOWN_COLUMNS]
+        presentation.show_table(shown, filename, csv=False,
+                                styled=operating_view.style_operating_table(shown, intervals=table))
+        presentation.csv_download(table, filename)
+    else:
+        presentation.show_table(
+            table, filename, styled=operating_view.style_operating_table(table, intervals=table),
+            placeholder=NOT_MEASURABLE, column_order=operating_view.SHOWN_COLUMNS,
+            column_config={common.MODEL: st.column_config.Column(pinned=True),
+                           operating_view.COUNTS_TEXT: st.column_config.Column(help=operating_view.COUNTS_HELP)},
+        )
     notes = operating_view.not_measurable_notes(points)
     share = operating_view.tumor_share(scores)
     prevalence = "" if share is None else f" PPV and NPV hold for this test set's {share:.0%} tumor images."
     st.caption(
-        f"At threshold {threshold:.2f}: called tumor when P(tumor) ≥ {threshold:.2f}. Intervals: 95% Wilson. "
+        f"At threshold {threshold:.2f}: called tumor when P(tumor) ≥ {threshold:.2f}. Intervals: 95% Wilson, "
+        "in parentheses after each share (the CSV has them in columns of their own). "
         f"The Models page's tumor sensitivity calls tumor by the most probable class instead, so it can "
         f"differ at 0.5.{prevalence}" + ("".join(f" {note}." for note in notes))
     )

@@ -97,10 +97,13 @@ def render_controls(run: Run, names: list[str]) -> Display:
     """The controls that change what is computed (models, method, class, live); the display
     controls are the pictures' fragment's (``render_display_controls``)."""
     targets = [view.TARGET_PREDICTED, view.TARGET_TRUE, *run.class_names]
+    chosen_before = MODELS_KEY in st.session_state
     drop_stale_choice(MODELS_KEY, names)
     drop_stale_choice(TARGET_KEY, targets)
-    # Seeded through the state, not default=: the state is also trimmed above.
-    st.session_state.setdefault(MODELS_KEY, names[:DEFAULT_MODEL_COUNT])
+    # Seeded through the state, not default=: the state is also trimmed above. A new run that
+    # has none of the chosen models shows all of its own; a first visit, the first few.
+    switched_to_none = chosen_before and MODELS_KEY not in st.session_state
+    st.session_state.setdefault(MODELS_KEY, names if switched_to_none else names[:DEFAULT_MODEL_COUNT])
     with presentation.controls():
         models = st.multiselect(
             "Models", names, key=MODELS_KEY,
@@ -216,7 +219,7 @@ def test_image_map(run: Run, name: str, display: Display, image_id: str, class_i
         "Precomputed maps unreadable, computing live")
 
     def compute_live() -> np.ndarray:
-        with st.spinner(f"{common.METHOD_LABELS[display.method]} of {name}…"):
+        with st.spinner(view.live_map_message(common.METHOD_LABELS[display.method], display.method, name)):
             return loaders.live_test_map(run.directory, name, display.method, image_id, class_index)
 
     return view.test_image_map(stored, image_id, class_index, display.live, compute_live)

@@ -1,13 +1,15 @@
-"""Models page: the leaderboard of the chosen run, with intervals, costs and broken models."""
+"""Models page: the leaderboard of the chosen run, with intervals, costs and broken models;
+every model per class side by side; and, on request, published results beside this run's."""
 
 import pandas as pd
 import streamlit as st
 
-from bt_core.artifacts import Run
+from bt_core.artifacts import ArtifactError, Run
 from bt_dashboard import loaders, presentation
 from bt_dashboard.run_picker import open_selected_run
 from bt_dashboard.views import common, figures
 from bt_dashboard.views import models as view
+from bt_dashboard.views import per_class, published
 
 
 def show_problems(table: pd.DataFrame) -> None:
@@ -19,19 +21,33 @@ def show_problems(table: pd.DataFrame) -> None:
 
 def show_table(table: pd.DataFrame, run: Run, one: common.OneClass | None) -> None:
     not_measurable = [] if one is None else view.not_measurable_columns(run.class_names, one.class_index)
-    presentation.show_table(
-        table, presentation.file_stem(run.run_id, "leaderboard"),
-        styled=view.style_leaderboard(table, not_measurable),
-        column_config={column: st.column_config.Column(help=text) for column, text in view.COLUMN_HELP.items()},
-    )
+    all_columns = st.toggle("All columns", key="leaderboard_all_columns",
+                            help="Every score with its interval, losses, train accuracy and epochs; "
+                                 "the CSV always has them all.")
+    columns = view.shown_columns(table, all_columns)
+    filename = presentation.file_stem(run.run_id, "leaderboard")
+    if presentation.shows_static_table(table):
+        # A static table has no column order of its own: it gets the shown columns only.
+        shown = table[columns]
+        styled = view.style_leaderboard(shown, not_measurable, intervals=None if all_columns else table)
+        presentation.show_table(shown, filename, csv=False, styled=styled)
+        presentation.csv_download(table, filename)
+    else:
+        presentation.show_table(
+            table, filename, column_order=columns,
+            styled=view.style_leaderboard(table, not_measurable, intervals=None if all_columns else table),
+            column_config={column: st.column_config.Column(
+                view.SHORT_LABELS.get(column), help=view.column_help(column), pinned=column == common.MODEL or None)
+                for column in table.columns},
+        )
     intervals = (
         "Intervals: 95% paired bootstrap over test images." if one is None
         else "Accuracy interval: 95% Wilson interval (one class: accuracy is the share of its images called it)."
     )
     st.caption(
-        "Test split. Click a column header to sort. Highlighted: the best value of each column "
+        "Test split. Click a column header to sort; hover it for its full name. Highlighted: the best value of each column "
         "(highest score; lowest log loss, Brier, ECE, parameters and time; train − test gap "
-        f"closest to 0). {intervals} Tumor columns collapse the classes to tumor vs no tumor; "
+        f"closest to 0). {intervals} Tumor columns (Sens, Spec) collapse the classes to tumor vs no tumor; "
         "sensitivity @ 95% specificity is the best sensitivity of a threshold on P(tumor) that keeps "
         "specificity ≥ 95% (and the reverse), hover a header for the convention."
     )
@@ -64,6 +80,52 @@ def show_intervals(leaderboard: pd.DataFrame, run: Run, one: common.OneClass | N
     presentation.show_figure(figure, presentation.file_stem(run.run_id, "leaderboard-intervals"))
 
 
+def show_per_class(run: Run) -> None:
+    """Every model per class: precision, recall, F1, specificity and the one-vs-rest counts."""
+    st.subheader("Per class")
+    shown = per_class.per_class_view(run)
+    if shown.table.empty:
+        st.info("No model of this run has per-class results.")
+        return
+    presentation.show_table(
+        shown.table, presentation.file_stem(run.run_id, "per-class"), styled=per_class.style_per_class(shown.table),
+        height=per_class.grid_height(len(shown.table)),
+        column_config={column: st.column_config.Column(help=per_class.GRID_HELP.get(column),
+                                                       width="small" if column in per_class.SHARE_COLUMNS else None)
+                       for column in per_class.GRID_COLUMNS},
+    )
+    st.caption("Each class against the rest, on the test split: a model's row per class. Highlighted: the best "
+               "precision, recall, F1 and specificity of each class. Hover a header for the counts' meaning; "
+               "the CSV has them in four columns.")
+    note = per_class.derived_note(shown.derived)
+    if note:
+        st.caption(note)
+
+
+def show_published(run: Run) -> None:
+    """Published figures of the same architectures beside this run's (optional: an expander)."""
+    with st.expander("Published results beside this run's"):
+        try:
+            results = loaders.load_published_results()
+        except (OSError, ValueError) as exc:
+            st.warning(f"The published results cannot be read: {exc}")
+            return
+        try:
+            summary = loaders.load_shortcuts(run.directory)
+        except ArtifactError:
+            summary = None  # the Shortcuts page names the broken file; here only the figure is missing
+        table = published.published_table(run, results, summary)
+        # The CSV holds every column; the grid the short ones, each row's long text a line below.
+        presentation.show_table(table, presentation.file_stem(run.run_id, "published"),
+                                styled=published.style_published(table))
+        st.markdown("\n".join(f"- {line}" for line in published.difference_lines(table)))
+        st.caption(
+            "Published: the figure as its source reports it. De-duplicated: this run's accuracy on the test images "
+            "left after dropping copies of train / val images and repeats within test (the dataset audit of the "
+            "Shortcuts page). Published figures on the Kaggle data keep its duplicates unless they say otherwise."
+        )
+
+
 def models_page() -> None:
     st.title("Models")
     run = open_selected_run()
@@ -84,6 +146,8 @@ def models_page() -> None:
     if one is not None:
         show_one_class(run, model_data, one)
     show_intervals(leaderboard, run, one)
+    show_per_class(run)
+    show_published(run)
 
 
 models_page()

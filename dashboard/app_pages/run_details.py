@@ -3,7 +3,7 @@
 import streamlit as st
 
 from bt_core.artifacts import ArtifactError, Manifest
-from bt_dashboard import loaders
+from bt_dashboard import loaders, presentation
 from bt_dashboard.run_picker import selected_run_dir, show_no_runs
 from bt_dashboard.views import run_details as view
 
@@ -22,27 +22,26 @@ def show_evaluation(manifest: Manifest) -> None:
 def show_dataset(manifest: Manifest) -> None:
     st.subheader("Dataset")
     st.markdown(view.dataset_line(manifest.dataset))
-    st.dataframe(view.split_counts_table(manifest), hide_index=True)
+    presentation.show_table(view.split_counts_table(manifest), "split-counts", csv=False)
     skipped = view.skipped_files_table(manifest.dataset)
     st.markdown(f"**Skipped files:** {len(skipped)}")
     if not skipped.empty:
-        st.dataframe(skipped, hide_index=True)
+        presentation.show_table(skipped, "skipped-files", csv=False)
 
 
 def show_setup(manifest: Manifest) -> None:
     config_column, versions_column = st.columns(2)
     with config_column:
         st.subheader("Config")
-        st.dataframe(view.key_value_table(manifest.config), hide_index=True)
+        presentation.show_table(view.key_value_table(manifest.config), "config", csv=False)
     with versions_column:
         st.subheader("Versions")
-        st.dataframe(view.key_value_table(view.environment(manifest)), hide_index=True)
+        presentation.show_table(view.key_value_table(view.environment(manifest)), "versions", csv=False)
 
 
 def show_timing(manifest: Manifest) -> None:
     st.subheader("Timing")
-    for column, (name, value) in zip(st.columns(3), view.timing_summary(manifest).items()):
-        column.metric(name, value)
+    st.markdown(view.timing_line(manifest))
 
 
 def show_model_cards(run_dir, manifest: Manifest) -> None:
@@ -66,14 +65,11 @@ def run_details_page() -> None:
     except ArtifactError as exc:
         st.error(f"Run `{run_dir}` cannot be opened: {exc}")
         return
-    st.caption(
-        f"`{manifest.run_id or run_dir}` · created {manifest.created or 'unknown'} · "
-        f"artifact format {manifest.format_version}"
-    )
+    st.caption(view.run_caption(manifest, run_dir))
     show_evaluation(manifest)
     show_dataset(manifest)
     st.subheader("Models")
-    st.dataframe(view.model_status_table(manifest), hide_index=True)
+    presentation.show_table(view.model_status_table(manifest), "models", csv=False)
     show_model_cards(run_dir, manifest)
     show_setup(manifest)
     show_timing(manifest)

@@ -1,57 +1,32 @@
 """Shortcuts page: which models are right for the wrong reasons?
 
 Everything comes from the run's shortcut measures (``shortcuts/``, written by
-``python train_all.py --explain RUN_DIR``): first each model's severity (the share of its
-decisions that follow the source rather than the anatomy, from counterfactual probes), then a
-verdict row per model (score, flags, parts, next to what a centred-Gaussian or random map
-gets), then for one model its parts per
-class, where each precomputed explanation method looks, the probes, the deletion /
-insertion curves, its most suspect images (each opens on the Inspect page), its strategy
-clusters, and the dataset audit. No model is loaded and no
-map computed here: the page reads one JSON file and a few CSV tables.
+``python train_all.py --explain RUN_DIR``). The first screen carries the verdict: the
+headline by severity (flagged on all images, within one class only, too few images), test
+accuracy against shortcut score (external evaluations joined to each model), the flag parts
+against their thresholds, and each model's mean map per class. Below, in tabs: the verdict in
+words with the full table, the counterfactual severity, one model (its parts per class, where
+each method looks, the probes, deletion / insertion, its most suspect images, its strategy
+clusters) and the dataset audit. No model is loaded and no map computed here: the page reads
+one JSON file, a few CSV tables and small map files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
-from bt_core.artifacts import ArtifactError, Run, ShortcutSummary
-from bt_dashboard import loaders, presentation, query_state
-from bt_dashboard.inspect_link import open_selected_row_in_inspect, show_inspect_link
+from bt_core.artifacts import ArtifactError, Run, ShortcutSummary, evaluation_dir
+from bt_dashboard import loaders, presentation
 from bt_dashboard.run_picker import open_selected_run
-from bt_dashboard.views import common, severity, shortcut_audit, shortcut_clusters, shortcut_model
+from bt_dashboard.shortcut_model_tab import guarded, show_one_model
+from bt_dashboard.views import common, figures, severity, shortcut_audit
+from bt_dashboard.views import shortcut_overview as overview
 from bt_dashboard.views import shortcuts as view
-from bt_dashboard.widget_state import drop_stale_choice
 
-MODEL_KEY = "shortcuts_model"
-PROBE_MEASURE_KEY = "shortcuts_probe_measure"
-WORST_BY_KEY = "shortcuts_worst_by"
-WORST_N_KEY = "shortcuts_worst_n"
-WORST_PICK_KEY = "shortcuts_inspect_image"
-WORST_TABLE_KEY = "shortcuts_worst_table"
-CLUSTER_CLASS_KEY = "shortcuts_cluster_class"
-METHOD_GROUP_KEY = "shortcuts_method_group"
-
-MAX_WORST, DEFAULT_WORST = 48, 12
-THUMBNAIL_WIDTH, THUMBNAIL_SIDE = 150, 160
-CLUSTER_MAP_SIDE, EXAMPLE_WIDTH = 128, 72
-CLUSTERS_PER_ROW = 4
 DUPLICATE_ROWS = 200
-OVERLAY_ALPHA = 0.45
-# What a malformed summary raises while a section reads it: that section shows an error,
-# the rest of the page still renders.
-MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
-
-
-def guarded(title: str, render: Callable[..., None], *args: Any) -> None:
-    try:
-        render(*args)
-    except MALFORMED as exc:
-        st.error(f"{title} cannot be shown: the shortcut summary is malformed ({type(exc).__name__}: {exc}).")
 
 
 def open_summary(run: Run) -> ShortcutSummary | None:
@@ -89,33 +64,103 @@ def show_severity(run: Run, summary: ShortcutSummary, accuracies: Mapping[str, A
         st.code(view.measure_command(run.directory), language="bash")
 
 
-def show_counterfactuals(run: Run, name: str, record: Mapping[str, Any]) -> None:
-    st.markdown("**Counterfactual probes** (the severity's evidence)")
-    rows = severity.probe_rows(record)
-    if rows.empty:
-        st.caption("No counterfactual probes stored for this model (measured before they existed).")
-        return
-    presentation.show_table(rows, presentation.file_stem(run.run_id, "shortcuts-counterfactual", name),
-                            styled=severity.style_probe_rows(rows))
-    st.caption("Value: the share of the changed images whose decision went to the donor's class (source swap, "
-               "style) or changed at all (border, controls); its Wilson 95% interval; chance: a blind guess; "
-               "control: the same change within the class; excess: value minus control (what the severity counts).")
-
-
 # --------------------------------------------------------------------------- verdict
 
 
-def show_verdict(run: Run, summary: ShortcutSummary, accuracies: Mapping[str, Any]) -> None:
+def show_headline(summary: ShortcutSummary) -> None:
+    """The verdict by severity, and the counterfactual severity's headline, one line each."""
     headline = view.verdict_headline(summary)
-    (st.warning if view.flagged_models(summary) else st.success)(headline)
+    in_classes = view.models_at(summary, view.flag_rules.CLASSES_ONLY)
+    (st.warning if view.flagged_models(summary) else st.info if in_classes else st.success)(headline)
+    st.markdown(f"Counterfactual severity: {severity.severity_headline(summary)}")
+
+
+def evaluation_points(run: Run) -> list[tuple[str, ShortcutSummary | None, dict[str, Any]]]:
+    """Each external evaluation of the run: its name, shortcut summary (None: not measured)
+    and accuracies; an evaluation that cannot be read is left out with a caption."""
+    if run.is_evaluation:
+        return []
+    found, problems = [], []
+    for name in loaders.list_evaluations(run.directory):
+        folder = evaluation_dir(run.directory, name)
+        try:
+            evaluation = loaders.load_run_tables(folder)
+            stored = loaders.load_shortcuts(folder)
+            summary = None if stored is None else view.read_summary(stored)
+        except ArtifactError as exc:
+            problems.append(f"{name} ({exc})")
+            continue
+        found.append((name, summary,
+                      {model: metrics.get("accuracy") for model, metrics in view.stored_metrics(evaluation).items()}))
+    if problems:
+        st.caption("Evaluations left out of the picture: " + "; ".join(problems))
+    return found
+
+
+def show_overview(run: Run, summary: ShortcutSummary, accuracies: Mapping[str, Any]) -> None:
+    points = overview.overview_points(summary, accuracies, evaluation_points(run))
+    colors = figures.model_colors(list(run.models))
+    left, right = st.columns([5, 6])
+    with left:
+        presentation.show_figure(overview.overview_figure(points, colors),
+                                 presentation.file_stem(run.run_id, "shortcuts-overview"))
+        st.caption(overview.OVERVIEW_CAPTION)
+    with right:
+        presentation.show_figure(overview.parts_heatmap(summary), presentation.file_stem(run.run_id, "shortcuts-parts"))
+        st.caption(overview.HEATMAP_CAPTION)
+
+
+def show_mean_maps(run: Run, summary: ShortcutSummary) -> None:
+    method = view.measured_method(summary)
+    label = common.METHOD_LABELS.get(method, method)
+    means, missing = {}, []
+    for name in view.models(summary):
+        try:
+            stored = loaders.load_class_mean_maps(run.directory, name, method)
+        except ArtifactError as exc:
+            st.caption(f"The mean maps of {name} cannot be read: {exc}")
+            continue
+        if stored is None:
+            missing.append(name)
+        else:
+            means[name] = stored
+    if means:
+        presentation.show_figure(overview.mean_maps_figure(means, run.class_names, label),
+                                 presentation.file_stem(run.run_id, "shortcuts-mean-maps", method))
+        st.caption(overview.mean_maps_caption(label))
+    if missing:
+        st.caption(overview.missing_mean_maps_line(missing, overview.explain_command(run.directory)))
+
+
+def show_verdict(run: Run, summary: ShortcutSummary, accuracies: Mapping[str, Any]) -> None:
     lines = view.verdict_lines(summary, accuracies)
     if lines:
         st.markdown("\n".join(f"- {line}" for line in lines))
     table = view.verdict_table(summary, accuracies)
-    presentation.show_table(table, presentation.file_stem(run.run_id, "shortcuts-verdict"),
-                            styled=view.style_verdict(table))
+    all_columns = st.toggle("All columns", key="shortcuts_verdict_all_columns",
+                            help="The flags as text, chance, the pointing game and the deletion / insertion "
+                                 "AUCs; the CSV always has them all.")
+    columns = view.shown_verdict_columns(all_columns)
+    chance = None if all_columns else table
+    filename = presentation.file_stem(run.run_id, "shortcuts-verdict")
+    if presentation.shows_static_table(table):
+        # A static table has no column order of its own: it gets the shown columns only.
+        shown = table[columns]
+        presentation.show_table(shown, filename, csv=False, styled=view.style_verdict(shown, chance))
+        presentation.csv_download(table, filename)
+    else:
+        presentation.show_table(
+            table, filename, styled=view.style_verdict(table, chance), column_order=columns,
+            column_config={column: st.column_config.Column(
+                view.VERDICT_LABELS.get(column), help=view.verdict_column_help(column),
+                pinned=column == view.MODEL or None) for column in table.columns},
+        )
     st.caption(view.verdict_caption(summary))
-    st.caption("\n".join(f"- {line}" for line in view.parts_explained()))
+    too_few = view.too_few_caption(summary)
+    if too_few:
+        st.caption(too_few)
+    with st.expander("What each part measures"):
+        st.caption("\n".join(f"- {line}" for line in view.parts_explained()))
     skipped = view.skipped_line(summary)
     if skipped:
         st.caption(f"Not measured: {skipped}")
@@ -124,165 +169,6 @@ def show_verdict(run: Run, summary: ShortcutSummary, accuracies: Mapping[str, An
         st.caption(f"The test images are all {one.class_name}, so chance is 100% and background-only accuracy "
                    "cannot flag; the probes' *Called tumor* under *Background only* says how often a model still "
                    "calls tumor with the head blacked out.")
-
-
-# --------------------------------------------------------------------------- one model
-
-
-def show_model(run: Run, summary: ShortcutSummary, name: str, record: Mapping[str, Any]) -> None:
-    flags = view.flag_list(record)
-    if flags:
-        st.markdown("\n".join(f"- **{view.flag_label(flag)}**: {flag.get('sentence', '')}" for flag in flags))
-    else:
-        st.markdown(f"**{name}** raises no flag.")
-    guarded("The counterfactual probes", show_counterfactuals, run, name, record)
-    st.markdown("**Parts per class**")
-    parts = shortcut_model.parts_table(record)
-    presentation.show_table(parts, presentation.file_stem(run.run_id, "shortcuts-parts", name),
-                            styled=shortcut_model.style_parts(parts))
-    st.caption(shortcut_model.PARTS_CAPTION)
-
-    guarded("The method comparison", show_methods, run, summary, name, record)
-
-    st.markdown("**Probes**")
-    probes = shortcut_model.probe_table(record)
-    if probes.empty:
-        st.caption("No probes stored for this model.")
-    else:
-        measure = st.radio("Measure", list(shortcut_model.PROBE_MEASURES.values()), horizontal=True,
-                           key=PROBE_MEASURE_KEY)
-        presentation.show_figure(
-            shortcut_model.probe_figure(probes, measure, title=f"{name}: {measure.lower()} per probe"),
-            presentation.file_stem(run.run_id, "shortcuts-probes", name),
-        )
-        presentation.show_table(probes, presentation.file_stem(run.run_id, "shortcuts-probes", name),
-                                styled=shortcut_model.style_probes(probes))
-        st.caption(shortcut_model.PROBES_CAPTION)
-
-    faithfulness = view.mapping(record.get("faithfulness"))
-    if faithfulness.get("deletion_curve") or faithfulness.get("insertion_curve"):
-        st.markdown("**Deletion and insertion**")
-        presentation.show_figure(
-            shortcut_model.curves_figure(faithfulness, title=f"{name}: mean deletion / insertion curves"),
-            presentation.file_stem(run.run_id, "shortcuts-faithfulness", name),
-        )
-        st.caption(f"{view.MEASURE_SENTENCES[view.DELETION_AUC]} {view.MEASURE_SENTENCES[view.INSERTION_AUC]}")
-
-
-def show_methods(run: Run, summary: ShortcutSummary, name: str, record: Mapping[str, Any]) -> None:
-    """Where each precomputed explanation method looks, next to the map baselines."""
-    st.markdown("**Where each method looks**")
-    groups = shortcut_model.method_groups(record)
-    if not groups:
-        st.caption("This summary compares no explanation methods (measured before they were compared; "
-                   "measure again to see them side by side).")
-        return
-    drop_stale_choice(METHOD_GROUP_KEY, groups)
-    group = st.selectbox("Measured on", groups, key=METHOD_GROUP_KEY,
-                         format_func=lambda g: "all test images" if g == "all" else f"{g} images")
-    table = shortcut_model.method_table(summary, record, group, common.METHOD_LABELS)
-    presentation.show_table(table, presentation.file_stem(run.run_id, "shortcuts-methods", name, group),
-                            styled=shortcut_model.style_methods(table))
-    st.caption(shortcut_model.methods_caption(summary, common.METHOD_LABELS))
-
-
-# --------------------------------------------------------------------------- worst images
-
-
-def worst_pictures(run: Run, name: str, method: str, wanted: list[str]) -> tuple[list[np.ndarray], list[str], str]:
-    """Thumbnails of ``wanted`` test images (with their precomputed map when there is one),
-    the ids found, and a note on the overlay."""
-    images, archive_ids = loaders.load_test_images(run.directory)
-    try:
-        stored = loaders.load_precomputed_maps(run.directory, name, method)
-    except ArtifactError:
-        stored = None
-    pictures, found = shortcut_model.worst_thumbnails(images, archive_ids, stored, wanted, THUMBNAIL_SIDE,
-                                                      OVERLAY_ALPHA)
-    note = shortcut_model.thumbnails_note(common.METHOD_LABELS.get(method, method), name, stored is not None)
-    return pictures, found, note
-
-
-def show_worst(run: Run, summary: ShortcutSummary, name: str) -> None:
-    try:
-        per_image = loaders.load_shortcut_images(run.directory, name)
-    except ArtifactError as exc:
-        st.warning(f"The per-image measures of {name} cannot be read: {exc}")
-        return
-    if per_image is None:
-        st.info(f"No per-image measures of {name} (shortcuts/models/{name}.csv).")
-        return
-    with presentation.controls("Worst images"):
-        by_column, n_column = st.columns([3, 2])
-        by = by_column.radio("Rank by", shortcut_model.WORST_MODES, horizontal=True, key=WORST_BY_KEY,
-                             help="Background-only prediction = true label: still right with the head blacked "
-                                  "out (highest outside-head share first).")
-        n = n_column.slider("Images", 1, MAX_WORST, DEFAULT_WORST, key=WORST_N_KEY)
-    worst = shortcut_model.worst_images(per_image, by, n)
-    if worst.empty:
-        st.info("No test image matches.")
-        return
-    try:
-        pictures, found, note = worst_pictures(run, name, view.measured_method(summary), list(worst["id"]))
-    except ArtifactError as exc:
-        st.warning(f"No thumbnails: {exc}")
-    else:
-        captions = dict(zip(worst["id"], (shortcut_model.worst_caption(row) for row in worst.to_dict("records"))))
-        if pictures:
-            st.image(pictures, caption=[captions[image_id] for image_id in found], width=THUMBNAIL_WIDTH)
-        st.caption(note)
-    show_inspect_link([str(image_id) for image_id in worst["id"]], WORST_PICK_KEY)
-    presentation.show_table(
-        worst, presentation.file_stem(run.run_id, "shortcuts-worst", name),
-        styled=shortcut_model.style_worst(worst),
-        key=WORST_TABLE_KEY, on_select="rerun", selection_mode="single-row",
-    )
-    open_selected_row_in_inspect(WORST_TABLE_KEY, worst)
-
-
-# --------------------------------------------------------------------------- clusters
-
-
-def show_cluster(run: Run, cluster: Mapping[str, Any], scale: float, images, archive_ids) -> None:
-    label = cluster.get("label", "?")
-    st.markdown(f"**Cluster {label}**")
-    cam = shortcut_clusters.mean_map(cluster)
-    if cam is not None:
-        st.image(shortcut_clusters.map_picture(cam, scale, CLUSTER_MAP_SIDE), caption="mean map",
-                 width=CLUSTER_MAP_SIDE)
-    if cluster.get("clever_hans_candidate"):
-        st.badge("Clever-Hans candidate", icon=":material/warning:", color="red")
-    st.caption(shortcut_clusters.cluster_caption(cluster))
-    shown = shortcut_clusters.cluster_examples(cluster, images, archive_ids)
-    if shown:
-        st.image(shown, width=EXAMPLE_WIDTH)
-
-
-def show_clusters(run: Run, name: str, record: Mapping[str, Any]) -> None:
-    classes = shortcut_clusters.cluster_classes(record)
-    if not classes:
-        st.info(f"No strategy clusters for {name}: no predicted class had enough maps to cluster.")
-        return
-    drop_stale_choice(CLUSTER_CLASS_KEY, classes)
-    class_name = st.selectbox("Predicted class", classes, key=CLUSTER_CLASS_KEY)
-    clusters = shortcut_clusters.cluster_list(record, class_name)
-    st.caption(shortcut_clusters.clusters_caption(record, class_name))
-    try:
-        images, archive_ids = loaders.load_test_images(run.directory)
-    except ArtifactError as exc:
-        st.caption(f"No example images: {exc}")
-        images, archive_ids = None, None
-    scale = shortcut_clusters.clusters_scale(clusters)
-    for start in range(0, len(clusters), CLUSTERS_PER_ROW):
-        row = clusters[start : start + CLUSTERS_PER_ROW]
-        for column, cluster in zip(st.columns(CLUSTERS_PER_ROW), row):
-            with column:
-                show_cluster(run, cluster, scale, images, archive_ids)
-    table = shortcut_clusters.cluster_table(record, class_name)
-    presentation.show_table(
-        table, presentation.file_stem(run.run_id, "shortcuts-clusters", name, class_name),
-        styled=shortcut_clusters.style_clusters(table),
-    )
 
 
 # --------------------------------------------------------------------------- audit
@@ -353,36 +239,19 @@ def shortcuts_page() -> None:
     summary = open_summary(run)
     if summary is None:
         return
-    st.caption(view.measured_caption(summary, common.METHOD_LABELS))
     accuracies = {name: metrics.get("accuracy") for name, metrics in view.stored_metrics(run).items()}
-    st.subheader("Severity")
-    guarded("The severity", show_severity, run, summary, accuracies)
-    st.subheader("Where the maps look")
-    guarded("The verdict", show_verdict, run, summary, accuracies)
-
-    records = view.models(summary)
-    names = list(records)
-    if names:
-        st.subheader("One model")
-        drop_stale_choice(MODEL_KEY, names)
-        if MODEL_KEY not in st.session_state:  # a link's first model, else the most suspect one
-            linked = [n for n in st.session_state.get(query_state.MODELS_KEY) or [] if n in names]
-            st.session_state[MODEL_KEY] = linked[0] if linked else view.suspect_model(summary)
-        name = st.selectbox("Model", names, key=MODEL_KEY,
-                            format_func=lambda n: f"{n} (flagged)" if view.is_flagged(records[n]) else n)
-    model_tab, worst_tab, cluster_tab, audit_tab = st.tabs(
-        ["Parts & probes", "Worst images", "Clusters", "Dataset audit"]
-    )
-    if names:
-        with model_tab:
-            guarded("The model's parts", show_model, run, summary, name, records[name])
-        with worst_tab:
-            guarded("The worst images", show_worst, run, summary, name)
-        with cluster_tab:
-            guarded("The clusters", show_clusters, run, name, records[name])
-    else:
-        for tab in (model_tab, worst_tab, cluster_tab):
-            tab.info("No model of this run was measured.")
+    guarded("The verdict", show_headline, summary)
+    guarded("The overview", show_overview, run, summary, accuracies)
+    guarded("The mean maps", show_mean_maps, run, summary)
+    st.caption(view.measured_caption(summary, common.METHOD_LABELS))
+    verdict_tab, severity_tab, model_tab, audit_tab = st.tabs(
+        ["Verdict in words", "Counterfactual severity", "One model", "Dataset audit"])
+    with verdict_tab:
+        guarded("The verdict", show_verdict, run, summary, accuracies)
+    with severity_tab:
+        guarded("The severity", show_severity, run, summary, accuracies)
+    with model_tab:
+        show_one_model(run, summary)
     with audit_tab:
         guarded("The audit", show_audit, run, summary)
 

@@ -32,7 +32,11 @@ def show_pairs(run: Run, pairs: pd.DataFrame) -> None:
     st.subheader("Flips per pair")
     table = view.flip_table(pairs)
     styled = table.style.format({"p (exact McNemar)": "{:.3g}", "p (Holm)": "{:.3g}"})
-    presentation.show_table(table, presentation.file_stem(run.run_id, "mcnemar-pairs"), styled=styled)
+    presentation.show_table(
+        table, presentation.file_stem(run.run_id, "mcnemar-pairs"), styled=styled,
+        column_config={column: st.column_config.Column(label, help=text)
+                       for column, (label, text) in view.FLIP_LABELS.items()},
+    )
     st.caption(
         "A right, B wrong: images that flip right → wrong going from A to B; A wrong, B right: "
         "wrong → right. McNemar's test uses only these discordant images."

@@ -73,6 +73,9 @@ def shortcuts_section(run: Run, stored: StoredShortcuts) -> str:
         paragraph(view.verdict_caption(summary)),
         bullets(view.parts_explained()),
     ]
+    too_few = view.too_few_caption(summary)  # parts left unjudged: "too few images to judge"
+    if too_few:
+        parts.append(bullets([line.removeprefix("- ") for line in too_few.splitlines()]))
     skipped = view.skipped_line(summary)
     if skipped:
         parts.append(paragraph(skipped))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -112,3 +113,30 @@ def not_measurable_cells(table: pd.DataFrame, columns: Sequence[str]) -> pd.Data
         if column in marked and marked[column].isna().all():
             marked[column] = pd.Series(one_class.NOT_MEASURABLE, index=marked.index, dtype=object)
     return marked
+
+
+def readable_time(stamp: Any) -> str:
+    """An ISO time stamp as people read it: "2026-12-01 08:55 UTC" (a zone-aware stamp is
+    converted to UTC; a naive one keeps its clock time without a zone). Anything that is
+    not an ISO stamp is returned as text, a blank one as :data:`MISSING`."""
+    text = "" if stamp is None else str(stamp).strip()
+    if not text:
+        return MISSING
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def clock_duration(seconds: Any) -> str:
+    """Seconds as h:mm:ss ("0:03:52", "26:05:00" past a day); :data:`MISSING` when not a
+    number or negative."""
+    number = as_number(seconds)
+    if not np.isfinite(number) or number < 0:
+        return MISSING
+    hours, rest = divmod(int(round(number)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"

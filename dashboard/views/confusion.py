@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from bt_core.artifacts import Run, probability_columns
-from bt_core.metrics import scores
+from bt_core.metrics import per_class, scores
 from bt_core.metrics.run_comparison import ModelData
 from bt_dashboard.views import common
 
@@ -38,15 +38,7 @@ def confusion_matrices(run: Run, model_data: Mapping[str, ModelData]) -> dict[st
 def stored_matrix(metrics: Mapping[str, Any], n_classes: int) -> np.ndarray | None:
     """metrics.json's ``confusion_matrix`` as int64 ``(C, C)``, or None when it is missing or
     is not ``n_classes`` square rows of non-negative whole counts."""
-    try:
-        matrix = np.asarray(metrics.get("confusion_matrix"), dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    if matrix.shape != (n_classes, n_classes) or not np.isfinite(matrix).all():
-        return None
-    if (matrix < 0).any() or (matrix != np.round(matrix)).any():
-        return None
-    return matrix.astype(np.int64)
+    return per_class.checked_matrix(metrics.get("confusion_matrix"), n_classes)
 
 
 def confusion_long(matrices: Mapping[str, np.ndarray], class_names: Sequence[str]) -> pd.DataFrame:
@@ -77,7 +69,7 @@ def cell_options(matrix: np.ndarray, class_names: Sequence[str]) -> list[tuple[s
 def cell_label(cell: tuple[str, str], matrix: np.ndarray, class_names: Sequence[str]) -> str:
     """How a cell reads in the fallback selectbox, e.g. ``glioma → meningioma (5 images)``."""
     true, pred = cell
-    count = int(matrix[list(class_names).index(true), list(class_names).index(pred)])
+    count = cell_count(cell, matrix, class_names)
     mark = "✓" if true == pred else "✗"
     return f"{mark} true {true} → predicted {pred} ({count} image{'' if count == 1 else 's'})"
 
@@ -105,6 +97,29 @@ def cell_from_selection(selection: Mapping[str, Any] | None, class_names: Sequen
         if true in class_names and pred in class_names:
             return str(true), str(pred)
     return None
+
+
+def cell_count(cell: tuple[str, str], matrix: np.ndarray, class_names: Sequence[str]) -> int:
+    names = list(class_names)
+    return int(np.asarray(matrix)[names.index(cell[0]), names.index(cell[1])])
+
+
+def empty_cell_message(model: str, cell: tuple[str, str]) -> str:
+    """What the explorer says for a clicked cell that holds no image."""
+    true, pred = cell
+    return f"**{model}**: no test image of true class {true} was predicted {pred} (0 images in this cell)."
+
+
+def clicked_cell(
+    selection: Mapping[str, Any] | None, matrix: np.ndarray, class_names: Sequence[str]
+) -> tuple[tuple[str, str] | None, bool]:
+    """The cell a click chose and whether it is empty: ``(cell, False)`` for a cell with
+    images, ``(cell, True)`` for one without (the explorer says so), ``(None, False)`` when
+    the click hit no cell."""
+    cell = cell_from_selection(selection, class_names)
+    if cell is None:
+        return None, False
+    return cell, cell_count(cell, matrix, class_names) == 0
 
 
 def thumbnail_caption(row: Mapping[str, Any], class_names: Sequence[str]) -> str:

@@ -46,6 +46,20 @@ SOURCE_LIVE = "live"
 RIGHT_COLOR, WRONG_COLOR, OTHER_COLOR = "#2ca02c", "#d62728", "#9aa5b1"
 
 
+# Methods whose live map may take long, and why (shown while it is computed).
+SLOW_LIVE_METHODS = {
+    "scorecam": "one masked pass per channel of the layer: about a second for a small CNN, "
+                "minutes for a 224 px backbone on a CPU; Faster Score-CAM is the interactive one, "
+                "and `python train_all.py --explain RUN_DIR --methods scorecam` precomputes it",
+}
+
+
+def live_map_message(method_label: str, method: str, model: str) -> str:
+    """What the page says while a live map is computed."""
+    slow = SLOW_LIVE_METHODS.get(method)
+    return f"{method_label} of {model}…" + (f" ({slow})" if slow else "")
+
+
 # --------------------------------------------------------------------------- choosing images
 
 

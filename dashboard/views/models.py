@@ -1,5 +1,7 @@
 """What the Models page shows (no Streamlit): the run's one-line overview, the models
 table from the manifest, and the leaderboard with its intervals, costs and best values.
+The interval chart is :mod:`bt_dashboard.views.leaderboard_figure`, the per-class table
+:mod:`~bt_dashboard.views.per_class`, the published results :mod:`~bt_dashboard.views.published`.
 
 The statistics come from :mod:`bt_core.metrics`; this module only arranges them per model,
 names columns for people and decides what is "best" in a column.
@@ -12,15 +14,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
-from plotly.subplots import make_subplots
 
 from bt_core.artifacts import STATUS_DONE, Run
 from bt_core.data.classes import negative_class_index
 from bt_core.metrics import one_class, operating_point, scores
 from bt_core.metrics.run_comparison import ModelData
 from bt_dashboard.views import common
+from bt_dashboard.views import leaderboard_figure
+
+
+# The interval chart lives in its own module; the page and the report reach it from here.
+LEADERBOARD_CI_METRICS = leaderboard_figure.LEADERBOARD_CI_METRICS
+leaderboard_ci_figure = leaderboard_figure.leaderboard_ci_figure
 
 
 # --------------------------------------------------------------------------- run overview
@@ -193,6 +199,37 @@ LEADERBOARD_COLUMNS = [
     common.PROBLEM,
 ]
 
+# What the Models page's grid shows until "All columns" is on (the CSV keeps every column):
+# what fits a laptop's 818 px column and answers "which model is best" first. Accuracy's
+# interval is written in its cell (the column stays a number, so it sorts by the score); the
+# status is left out: the warning above the grid names every broken model and why.
+HEADLINE_COLUMNS = [
+    common.MODEL, common.ACCURACY, TUMOR_SENSITIVITY, TUMOR_SPECIFICITY,
+    SENSITIVITY_AT_SPECIFICITY, common.MACRO_F1, common.MACRO_AUC, common.ECE,
+    common.TRAINABLE_PARAMS, common.TRAIN_SECONDS,
+]
+# Header text of the grid where the column's name is long (the name is the header's help).
+SHORT_LABELS = {
+    TUMOR_SENSITIVITY: "Sens",
+    TUMOR_SPECIFICITY: "Spec",
+    SENSITIVITY_AT_SPECIFICITY: "Sens @95% spec",
+    SPECIFICITY_AT_SENSITIVITY: "Spec @95% sens",
+    common.MACRO_AUC: "Macro AUC",
+    common.TRAINABLE_PARAMS: "Params",
+    common.TRAIN_SECONDS: "Time (s)",
+}
+
+
+def shown_columns(table: pd.DataFrame, all_columns: bool) -> list[str]:
+    """The leaderboard columns the grid shows: every one, or the headline ones present."""
+    return list(table.columns) if all_columns else [column for column in HEADLINE_COLUMNS if column in table.columns]
+
+
+def column_help(column: str) -> str | None:
+    """A header's hover text: its explanation, and its full name where the header is short."""
+    texts = [column if column in SHORT_LABELS else "", COLUMN_HELP.get(column, "")]
+    return ": ".join(text for text in texts if text) or None
+
 
 # Columns whose best value is highlighted.
 MARKED_COLUMNS = [*SCORE_COLUMNS, common.TRAINABLE_PARAMS, common.TRAIN_SECONDS]
@@ -339,13 +376,27 @@ def leaderboard_formats() -> dict[str, Any]:
     return formats
 
 
-def style_leaderboard(table: pd.DataFrame, not_measurable: Sequence[str] = ()) -> Styler:
+def style_leaderboard(table: pd.DataFrame, not_measurable: Sequence[str] = (),
+                      intervals: pd.DataFrame | None = None, merged: Sequence[str] = (common.ACCURACY,)) -> Styler:
     """The leaderboard as shown: percentages, 3-decimal AUCs and losses, best values marked;
-    the blank cells of ``not_measurable`` columns read "not measurable"."""
+    the blank cells of ``not_measurable`` columns read "not measurable". With ``intervals`` (a
+    leaderboard with the interval columns, e.g. ``table`` itself), each score of ``merged``
+    reads "85.0% (79.4–90.6)" while its value stays a number (the grid sorts by it)."""
     # Columns that hold text ("not measurable") keep it; only number columns get a number format.
     formats = {column: fmt for column, fmt in leaderboard_formats().items()
                if column in table.columns and pd.api.types.is_numeric_dtype(table[column])}
     styled = table.style.format(formats, na_rep=common.MISSING).apply(leaderboard_styles, axis=None)
+    if intervals is not None:
+        for column in merged:
+            interval = CI_AFTER[column]
+            if column not in formats or interval not in intervals.columns:
+                continue
+            for index, value in table[column].items():
+                text = intervals.at[index, interval]
+                if pd.notna(value) and isinstance(text, str) and text:
+                    # "85.0% (79.4–90.6)": the value's unit holds for its interval.
+                    text = text.removesuffix("%")
+                    styled = styled.format(f"{formats[column]} ({text})", subset=pd.IndexSlice[[index], [column]])
     return common.mark_not_measurable(styled, not_measurable)
 
 
@@ -381,56 +432,3 @@ def model_scores_table(model_data: Mapping[str, ModelData], class_names: Sequenc
         for name, data in model_data.items()
     ]
     return pd.DataFrame(rows, columns=["model", *scores.MODEL_SCORE_KEYS])
-
-
-LEADERBOARD_CI_METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro F1", "macro_auc": "Macro AUC"}
-
-
-def leaderboard_ci_figure(
-    leaderboard: pd.DataFrame,
-    colors: Mapping[str, str],
-    *,
-    metrics: Mapping[str, str] = LEADERBOARD_CI_METRICS,
-    title: str = "",
-) -> go.Figure:
-    """Point estimate and bootstrap interval of each metric (one panel each) per model."""
-    shown = {key: label for key, label in metrics.items() if key in leaderboard}
-    figure = make_subplots(rows=1, cols=max(len(shown), 1), subplot_titles=list(shown.values()), shared_yaxes=True)
-    models = list(leaderboard["model"])
-    for column_index, key in enumerate(shown, start=1):
-        # AUCs read as 0.95, shares (accuracy, F1) as 95%.
-        value_format = ".3f" if key.endswith("auc") else ".1%"
-        figure.update_xaxes(tickformat=".2f" if key.endswith("auc") else ".0%", row=1, col=column_index)
-        estimate = pd.to_numeric(leaderboard[key], errors="coerce")
-        lower = pd.to_numeric(leaderboard.get(f"{key}_lower", estimate), errors="coerce")
-        upper = pd.to_numeric(leaderboard.get(f"{key}_upper", estimate), errors="coerce")
-        for row_index, model in enumerate(models):
-            figure.add_trace(
-                go.Scatter(
-                    x=[estimate.iloc[row_index]],
-                    y=[model],
-                    mode="markers",
-                    marker={"color": colors.get(model), "size": 11},
-                    error_x={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": [upper.iloc[row_index] - estimate.iloc[row_index]],
-                        "arrayminus": [estimate.iloc[row_index] - lower.iloc[row_index]],
-                        "thickness": 2,
-                        "width": 6,
-                    },
-                    name=model,
-                    legendgroup=model,
-                    showlegend=False,
-                    customdata=[[lower.iloc[row_index], upper.iloc[row_index]]],
-                    hovertemplate=f"{model}<br>%{{x:{value_format}}} [%{{customdata[0]:{value_format}}}, "
-                    f"%{{customdata[1]:{value_format}}}]<extra></extra>",
-                ),
-                row=1,
-                col=column_index,
-            )
-    figure.update_yaxes(autorange="reversed", type="category")
-    figure.update_layout(
-        title=title, height=max(200, 90 + 40 * len(models)), margin={"t": 60, "b": 30, "l": 10, "r": 10}
-    )
-    return figure

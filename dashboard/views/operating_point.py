@@ -29,11 +29,17 @@ COUNT_COLUMNS = {
     "No tumor, called tumor (FP)": "fp",
     "No tumor, called no tumor (TN)": "tn",
 }
+COUNTS_TEXT = "TP / FN / FP / TN"
 OPERATING_COLUMNS = [
     common.MODEL,
     *[name for label in MEASURE_LABELS.values() for name in (label, f"{label} {CI}")],
     *COUNT_COLUMNS,
+    COUNTS_TEXT,
 ]
+# What the page's grid shows (the CSV has every column): each measure with its interval in
+# one cell and the four counts as one text, so that the table fits a laptop's column.
+SHOWN_COLUMNS = [common.MODEL, *MEASURE_LABELS.values(), COUNTS_TEXT]
+COUNTS_HELP = "The counts at the threshold: " + ", ".join(COUNT_COLUMNS) + "."
 TRUE_TUMOR, TRUE_HEALTHY = "Tumor", "No tumor"
 CALLED_TUMOR, CALLED_HEALTHY = "Called tumor", "Called no tumor"
 
@@ -69,15 +75,27 @@ def operating_table(points: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
             row[label] = np.nan if record is None else record["value"]
             row[f"{label} {CI}"] = interval_text(record)
         row.update({column: point[key] for column, key in COUNT_COLUMNS.items()})
+        row[COUNTS_TEXT] = " / ".join(str(point[key]) for key in COUNT_COLUMNS.values())
         rows.append(row)
     table = pd.DataFrame(rows, columns=OPERATING_COLUMNS)
     table[list(MEASURE_LABELS.values())] = table[list(MEASURE_LABELS.values())].astype("float64")
     return table
 
 
-def style_operating_table(table: pd.DataFrame) -> Styler:
-    """Shares as percentages; a blank share reads "not measurable" (it is, at this threshold)."""
-    return table.style.format("{:.1%}", subset=list(MEASURE_LABELS.values()), na_rep=one_class.NOT_MEASURABLE)
+def style_operating_table(table: pd.DataFrame, intervals: pd.DataFrame | None = None) -> Styler:
+    """Shares as percentages; a blank share reads "not measurable" (it is, at this threshold).
+    With ``intervals`` (an operating table with the interval columns, e.g. ``table`` itself),
+    each share reads "92.5% (85.0–96.1)" while it stays a number (the grid sorts by it)."""
+    styled = table.style.format("{:.1%}", subset=list(MEASURE_LABELS.values()), na_rep=one_class.NOT_MEASURABLE)
+    if intervals is None:
+        return styled
+    for label in MEASURE_LABELS.values():
+        for index, value in table[label].items():
+            text = intervals.at[index, f"{label} {CI}"]
+            if pd.notna(value) and text:
+                # The share's unit holds for its interval.
+                styled = styled.format(f"{{:.1%}} ({text.removesuffix('%')})", subset=pd.IndexSlice[[index], [label]])
+    return styled
 
 
 def not_measurable_notes(points: Mapping[str, Mapping[str, Any]]) -> list[str]:

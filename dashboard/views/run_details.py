@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from bt_core.artifacts import ArtifactError, DatasetRecord, Evaluation, Manifest
@@ -77,19 +76,26 @@ def model_status_table(manifest: Manifest) -> pd.DataFrame:
 
 
 def timing_summary(manifest: Manifest) -> dict[str, str]:
-    """Started, finished and duration of the run, as text."""
+    """Started, finished (as "2026-12-01 08:55 UTC") and duration (h:mm:ss) of the run."""
     timing = manifest.timing or {}
-    seconds = common.as_number(timing.get("seconds"))
-    if np.isfinite(seconds):
-        minutes, rest = divmod(seconds, 60)
-        duration = f"{int(minutes)} min {rest:.0f} s" if minutes else f"{rest:.1f} s"
-    else:
-        duration = common.MISSING
     return {
-        "Started": str(timing.get("started") or common.MISSING),
-        "Finished": str(timing.get("finished") or common.MISSING),
-        "Duration": duration,
+        "Started": common.readable_time(timing.get("started")),
+        "Finished": common.readable_time(timing.get("finished")),
+        "Duration": common.clock_duration(timing.get("seconds")),
     }
+
+
+def timing_line(manifest: Manifest) -> str:
+    """The timing as one Markdown line: it wraps on a narrow screen instead of being cut."""
+    return " · ".join(f"**{name}** {value}" for name, value in timing_summary(manifest).items())
+
+
+def run_caption(manifest: Manifest, run_dir: Path | str) -> str:
+    """The page's caption: the run id, when it was created and its artifact format."""
+    return (
+        f"`{manifest.run_id or run_dir}` · created {common.readable_time(manifest.created)} · "
+        f"artifact format {manifest.format_version}"
+    )
 
 
 def evaluation_text(evaluation: Evaluation) -> str:

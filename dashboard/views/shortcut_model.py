@@ -15,11 +15,11 @@ import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
 
 from bt_core.artifacts import ShortcutSummary
-from bt_core.shortcuts.flags import ALL_PARTS
+from bt_core.shortcuts.flags import ALL_PARTS, TOO_FEW_IMAGES, flag_verdict, judged
 from bt_dashboard.views.common import as_number, image_positions
 from bt_dashboard.views.inspect_pictures import compose_overlay, enlarge_image
 from bt_dashboard.views.shortcuts import (
-    BASELINE_LABELS, BORDER, CHANCE, IN_BOX, NO, OUTSIDE_HEAD, PART_LABELS, POINTING, YES, flag_list, mapping,
+    BASELINE_LABELS, BORDER, CHANCE, IN_BOX, NO, OUTSIDE_HEAD, PART_LABELS, POINTING, YES, mapping,
     measured_method, percent,
 )
 
@@ -44,9 +44,10 @@ PROBE_MEASURES = {
 
 def fired_parts(record: Mapping[str, Any]) -> set[tuple[str, str]]:
     """``(group, part)`` of every flag the summary stores for the model: "all" for an overall
-    flag, and each class it names (:func:`bt_core.shortcuts.measures.flag_list`)."""
+    flag, and each class it names (:func:`bt_core.shortcuts.measures.flag_list`), groups on too
+    few images left out (:func:`bt_core.shortcuts.flags.flag_verdict`)."""
     fired = set()
-    for flag in flag_list(record):
+    for flag in flag_verdict(record).flags:
         name = str(flag.get("name", ""))
         if flag.get("overall"):
             fired.add(("all", name))
@@ -57,7 +58,8 @@ def fired_parts(record: Mapping[str, Any]) -> set[tuple[str, str]]:
 def parts_table(record: Mapping[str, Any]) -> pd.DataFrame:
     """Every part of every group ("all", then each class): value, reference, threshold,
     direction, rescaled part and whether it fired: read from the stored flags, never
-    re-decided ("" when the value or threshold is missing: such a part cannot fire)."""
+    re-decided ("" when the value or threshold is missing: such a part cannot fire; "too few
+    images to judge" below bt_core.shortcuts.flags.MIN_GROUP_IMAGES)."""
     fired = fired_parts(record)
     rows = []
     for group, parts in mapping(record.get("parts")).items():
@@ -68,6 +70,7 @@ def parts_table(record: Mapping[str, Any]) -> pd.DataFrame:
             part = parts[name]
             value, threshold = as_number(part.get("value")), as_number(part.get("threshold"))
             measured = np.isfinite(value) and np.isfinite(threshold)
+            fires = (YES if (str(group), name) in fired else NO) if measured else ""
             rows.append({
                 "Group": str(group),
                 "Part": PART_LABELS.get(name, name),
@@ -76,7 +79,7 @@ def parts_table(record: Mapping[str, Any]) -> pd.DataFrame:
                 "Threshold": threshold,
                 "Fires when": str(part.get("direction") or ""),
                 "Part score": as_number(part.get("part")),
-                "Fires": (YES if (str(group), name) in fired else NO) if measured else "",
+                "Fires": fires if judged(record, str(group), name) else TOO_FEW_IMAGES,
             })
     return pd.DataFrame(rows, columns=["Group", "Part", "Value", "Reference", "Threshold", "Fires when",
                                        "Part score", "Fires"])
@@ -178,7 +181,9 @@ def probe_table(record: Mapping[str, Any]) -> pd.DataFrame:
 
 PROBES_CAPTION = ("Head only: the background blacked out. Background only: the head blacked out (no anatomy "
                   "left). Tumor occluded: the tumor box filled in (only with tumor boxes). A model that reads "
-                  "the anatomy drops to chance without the head and stops calling a tumor once it is gone.")
+                  "the anatomy drops to chance without the head and stops calling a tumor once it is gone. "
+                  "The dash on each accuracy bar is chance for those images (the table's Chance: the commonest "
+                  "class's share, so 100% within one class).")
 
 
 def style_probes(table: pd.DataFrame) -> Styler:
@@ -187,22 +192,31 @@ def style_probes(table: pd.DataFrame) -> Styler:
 
 
 def probe_figure(table: pd.DataFrame, measure: str = "Accuracy", title: str = "") -> go.Figure:
-    """Grouped bars: one group per image group ("all", classes), one bar per condition; a
-    dashed chance line (the "all" group's chance) for accuracy."""
+    """Grouped bars: one group per image group ("all", classes), one bar per condition; for
+    accuracy, each bar's chance (the table's Chance of that row: the commonest class's share of
+    its images, 100% within one class) as a dash on the bar, so chart and table agree."""
     figure = go.Figure()
+    accuracy = measure == PROBE_MEASURES["accuracy"]
     for condition in dict.fromkeys(table["Condition"]):
         rows = table[table["Condition"] == condition]
         figure.add_bar(
-            x=rows["Group"], y=rows[measure], name=condition,
+            x=rows["Group"], y=rows[measure], name=condition, offsetgroup=condition,
             text=[percent(v) for v in rows[measure]], textposition="outside", cliponaxis=False,
-            hovertemplate="%{x} · " + condition + ": %{y:.1%}<extra></extra>",
+            customdata=rows[CHANCE], hovertemplate="%{x} · " + condition + ": %{y:.1%}"
+            + (" (chance %{customdata:.0%})" if accuracy else "") + "<extra></extra>",
         )
-    chance = table.loc[(table["Group"] == "all") & table[CHANCE].notna(), CHANCE]
-    if measure == PROBE_MEASURES["accuracy"] and len(chance):
-        figure.add_hline(y=float(chance.iloc[0]), line_dash="dash", line_color="#555",
-                         annotation_text=f"chance {float(chance.iloc[0]):.0%}", annotation_position="top left")
+    if accuracy and table[CHANCE].notna().any():
+        for index, condition in enumerate(dict.fromkeys(table["Condition"])):
+            rows = table[table["Condition"] == condition]
+            figure.add_scatter(
+                x=rows["Group"], y=rows[CHANCE], offsetgroup=condition, mode="markers", name="chance",
+                legendgroup="chance", showlegend=index == 0,
+                marker={"symbol": "line-ew", "size": 18, "line": {"width": 3, "color": "#333"}},
+                hovertemplate="%{x} · " + condition + ": chance %{y:.0%}<extra></extra>",
+            )
     figure.update_layout(
-        barmode="group", title=title or None, yaxis={"tickformat": ".0%", "range": [0, 1.1], "title": measure},
+        barmode="group", scattermode="group", title=title or None,
+        yaxis={"tickformat": ".0%", "range": [0, 1.1], "title": measure},
         xaxis={"title": None}, legend={"title": None, "orientation": "h", "y": -0.15}, margin={"t": 50, "b": 10},
     )
     return figure

@@ -28,6 +28,9 @@ FLIP_COLUMNS = {
     "p_holm": "p (Holm)",
     "significant": "Significant",
 }
+# The grid's short header of a long flip-table column; its full name is the header's help.
+FLIP_LABELS = {"p (exact McNemar)": ("p exact", "p (exact McNemar): the two-sided exact binomial test on the "
+                                                "discordant images, before correction")}
 
 
 def correct_by_model(model_data: Mapping[str, ModelData]) -> dict[str, np.ndarray]:

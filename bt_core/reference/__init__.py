@@ -1,0 +1,1 @@
+"""Reference figures from outside the project: published results (``published_results.toml``)."""
