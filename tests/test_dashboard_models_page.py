@@ -55,11 +55,14 @@ def test_models_page_shows_every_model_per_class_and_the_published_figures(open_
     assert [expander.label for expander in app.expander][-1] == "Published results beside this run's"
     figures = table_with(app, published.THIS_RUN).set_index(published.ARCHITECTURE)
     accuracy = read_json(model_dir(zoo.run_dir, "custom_cnn") / METRICS)["accuracy"]
-    assert figures.loc["custom_cnn", published.THIS_RUN] == f"{accuracy:.1%}"
-    assert figures.loc["custom_cnn", published.PUBLISHED] == "99.03%"
+    custom = figures.loc[["custom_cnn"]]  # its source's training accuracy and its test accuracy
+    assert custom[published.THIS_RUN].tolist() == [f"{accuracy:.1%}"] * 2
+    assert custom[published.PUBLISHED].tolist() == ["99.03%", "97.72%"]
+    assert custom[published.MEASURE].tolist() == ["training accuracy (5-fold average)", "test accuracy"]
     lines = next(m.value for m in app.markdown if m.value.startswith("- **")).splitlines()
     assert len(lines) == len(figures) and all("Source: " in line for line in lines)
-    assert lines[0].startswith("- **custom_cnn** (custom CNN, 4 classes), 99.03% test accuracy: data: ")
+    assert lines[0].startswith("- **custom_cnn** (custom CNN (\"novel customized CNN\"), 4 classes), 99.03% training "
+                               "accuracy (5-fold average): data: ")
 
 
 def test_a_click_on_an_empty_confusion_cell_says_it_holds_no_image(open_app, zoo, tmp_path):

@@ -81,3 +81,19 @@ def test_a_folder_of_one_class_has_no_specificity_for_that_class_and_says_so():
     assert summary["one_vs_rest"]["notumor"] == {"tp": 0, "fp": 2, "fn": 0, "tn": 8, "specificity": 0.8}
     assert "one_vs_rest.tumor.specificity" in summary["not_measurable"]["metrics"]
     assert "one_vs_rest.notumor.specificity" not in summary["not_measurable"]["metrics"]
+
+
+def test_undefined_shares_are_nan_as_scikit_learns_zero_division_nan():
+    """A class with no test image (notumor) has no recall or F1; a class never predicted
+    (pituitary) has no precision: NaN, shown as not measurable, never 0% marked as the best."""
+    y_true = np.array([0, 0, 1, 1, 3, 3])
+    y_pred = np.array([0, 1, 1, 2, 0, 1])
+    proba = np.eye(4)[y_pred] * 0.9 + 0.025
+    summary = json.loads(json.dumps(classification_summary(y_true, proba, CLASSES)))
+    records, stored = per_class.class_records(summary, CLASSES)
+    expected = skm.precision_recall_fscore_support(y_true, y_pred, labels=range(4), zero_division=np.nan)
+    for k, name in enumerate(CLASSES):
+        got = [records[name][key] for key in ("precision", "recall", "f1")]
+        np.testing.assert_allclose(got, [expected[0][k], expected[1][k], expected[2][k]], equal_nan=True)
+    assert stored and np.isnan(records["notumor"]["recall"]) and np.isnan(records["pituitary"]["precision"])
+    assert records["glioma"]["precision"] == pytest.approx(0.5)

@@ -140,3 +140,13 @@ def test_a_folder_that_is_no_run_exits_2_naming_it(tmp_path, images, capsys):
     assert zoo.main(["predict", str(tmp_path / "missing"), images[0]]) == EXIT_USAGE
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: {tmp_path / 'missing' / 'manifest.json'} is missing: not a run folder")
+
+
+def test_a_path_given_twice_gets_two_rows_and_two_overlays_and_a_folder_is_named(run_dir, images, tmp_path):
+    twice = [images[0], str(tmp_path), images[0]]
+    result = predict_images(run_dir, twice, tmp_path / "twice", models=[REAL_MODEL])
+    stored = pd.read_csv(result.csv_path)
+    assert stored["overlay"].tolist() == [overlay_name(0, images[0], REAL_MODEL, "gradcam"),
+                                          overlay_name(2, images[0], REAL_MODEL, "gradcam")]
+    assert all((result.out_dir / name).is_file() for name in stored["overlay"])
+    assert result.skipped_images == {str(tmp_path): f"{tmp_path}: a folder, not an image file"}

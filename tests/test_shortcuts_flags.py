@@ -71,13 +71,17 @@ def test_map_flags_fire_just_above_their_limit(key: str, limit: float, margin: f
     # Above the limit but not beyond a baseline (plus margin) that is higher still: no flag.
     high = limit + 0.1
     assert flag_names({key: high + margin - 0.01}, baselines={key: high}) == []
-    assert flag_names({key: high + margin + 0.01}, baselines={key: high}) == [key]
+    # Beyond it by a hair (part under MIN_FLAG_PART): no flag either; clearly beyond: a flag.
+    assert flag_names({key: high + margin + 0.01}, baselines={key: high}) == ([] if margin == 0 else [key])
+    assert flag_names({key: high + margin + 0.05}, baselines={key: high}) == [key]
 
 
 def test_border_flag_needs_more_than_an_evenly_spread_map() -> None:
     parts = shortcut_parts({**CLEAN, "border": 0.35}, probes(), {"centered_gaussian": GAUSSIAN}, 4, border_area=0.36)
     assert [name for name, _ in shortcut_flags(parts)] == []
     parts = shortcut_parts({**CLEAN, "border": 0.37}, probes(), {"centered_gaussian": GAUSSIAN}, 4, border_area=0.36)
+    assert [name for name, _ in shortcut_flags(parts)] == []  # part 0.016: under MIN_FLAG_PART
+    parts = shortcut_parts({**CLEAN, "border": 0.41}, probes(), {"centered_gaussian": GAUSSIAN}, 4, border_area=0.36)
     assert [name for name, _ in shortcut_flags(parts)] == ["border"]
 
 
@@ -108,7 +112,9 @@ def test_occluded_tumor_flag() -> None:
 
 
 def test_in_box_flag_fires_below_the_gaussian_baseline() -> None:
-    assert flag_names({"in_box": GAUSSIAN["in_box"] - EPS}) == ["in_box"]
+    # At least MIN_FLAG_PART (5%) below the baseline, relatively: a hair below is noise.
+    assert flag_names({"in_box": GAUSSIAN["in_box"] * (1 - flags.MIN_FLAG_PART) - EPS}) == ["in_box"]
+    assert flag_names({"in_box": GAUSSIAN["in_box"] - EPS}) == []
     assert flag_names({"in_box": GAUSSIAN["in_box"] + EPS}) == []
     assert flag_names({"in_box": np.nan}) == []  # no boxes: nothing to say
 
@@ -171,7 +177,8 @@ def test_outside_head_flag_needs_more_than_an_evenly_spread_map() -> None:
         return [name for name, _ in shortcut_flags(parts)]
 
     assert names(0.49) == []  # above the limit and the Gaussian, but no more than a flat map
-    assert names(0.51) == ["outside_head"]
+    assert names(0.51) == []  # a hair beyond: its part 0.02 is under MIN_FLAG_PART
+    assert names(0.53) == ["outside_head"]  # part 0.06
 
 
 @pytest.mark.parametrize(
@@ -261,3 +268,36 @@ def test_stored_flags_on_too_few_images_do_not_count() -> None:
     verdict = flags.flag_verdict(record)
     assert verdict.level == flags.ALL_IMAGES and [f["name"] for f in verdict.flags] == ["border"]
     assert flags.thresholds()["MIN_GROUP_IMAGES"] == flags.MIN_GROUP_IMAGES
+
+
+def test_a_value_a_hair_beyond_a_threshold_equal_to_its_reference_does_not_fire() -> None:
+    """The demo's shape: the area shares (0.553 outside the head, 0.34 in the border) exceed
+    the Gaussian's, so threshold = reference; 0.556 outside the head is not a shortcut."""
+    parts = shortcut_parts({"outside_head": 0.556, "border": 0.2, "in_box": 0.06, "n_images": 180, "n_with_box": 135},
+                           probes(), {"centered_gaussian": {"outside_head": 0.15, "border": 0.12, "in_box": 0.05}},
+                           4, border_area=0.34, outside_area=0.553)
+    assert parts["outside_head"]["threshold"] == parts["outside_head"]["reference"] == pytest.approx(0.553)
+    assert 0 < parts["outside_head"]["part"] < flags.MIN_FLAG_PART
+    assert shortcut_flags(parts) == []
+    # The same rule for a stored flag of a run measured before it: the verdict drops it.
+    record = stored_record(["outside_head"], {}, 0.01)
+    record["parts"]["all"]["outside_head"]["part"] = 0.007
+    assert flags.flag_verdict(record).level == flags.NOT_FLAGGED
+    record["parts"]["all"]["outside_head"]["part"] = flags.MIN_FLAG_PART
+    assert flags.flag_verdict(record).level == flags.ALL_IMAGES
+    assert flags.thresholds()["MIN_FLAG_PART"] == flags.MIN_FLAG_PART
+
+
+def test_energy_in_box_of_a_class_without_boxes_is_not_applicable_not_too_few() -> None:
+    """notumor images have no tumor box: no value on 0 images is never "too few images"."""
+    parts = shortcut_parts({**CLEAN, "in_box": float("nan"), "n_images": 45, "n_with_box": 0}, probes(),
+                           {"centered_gaussian": GAUSSIAN}, 4)
+    assert parts["in_box"]["n"] == 0 and parts["in_box"]["too_few"] is None
+    record = {"score": 0.0, "flags": [], "parts": {"notumor": parts}, "attention": {"notumor": {"n_images": 45}}}
+    assert flags.too_few_parts(record) == []
+    # As stored by runs before this rule (too_few true): still not listed.
+    record["parts"]["notumor"]["in_box"] = {**parts["in_box"], "too_few": True}
+    assert flags.too_few_parts(record) == []
+    # A real shortage still is: 4 boxed images with a value.
+    record["parts"]["notumor"]["in_box"] = {**parts["in_box"], "value": 0.1, "n": 4, "too_few": True}
+    assert flags.too_few_parts(record) == [("notumor", "in_box", 4.0)]

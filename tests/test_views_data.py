@@ -9,7 +9,7 @@ import pytest
 from bt_core import artifacts as art
 from bt_core.artifacts.layout import data_profile_path
 from bt_dashboard.views import data as view
-from fabricate import PROFILE_COPY, fabricate_data_profile, fabricate_run
+from fabricate import PROFILE_COPY, SKIPPED, fabricate_data_profile, fabricate_run
 
 DATA_PAGE = "app_pages/data.py"
 
@@ -96,6 +96,12 @@ def test_the_page_shows_every_section_without_the_dataset_folder(open_app, profi
     assert [image.caption for image in rows[4].proto.imgs][:2] == ["original", "draw 1"]
     captions = " ".join(c.value for c in app.caption)
     assert "1 duplicate pair(s) (1 exact, 0 near)" in captions and "carry two labels" in captions
+    # The files the loader skipped are in no table above: the manifest's list says so.
+    assert [w.value for w in app.warning] == [
+        f"{len(SKIPPED)} file(s) of the dataset could not be read and are in no split, table or picture below "
+        "(also listed on the Run page)."]
+    unreadable = [t.value for t in app.dataframe if list(t.value.columns) == ["path", "reason"]]
+    assert unreadable and unreadable[0]["path"].tolist() == [item["path"] for item in SKIPPED]
 
 
 def test_a_run_without_a_profile_says_which_command_writes_it(open_app, tmp_path):

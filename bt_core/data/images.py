@@ -214,6 +214,8 @@ def _read_file(path: str | Path, size: int, ops: tuple[str, ...], limits: ImageL
         mode = os.stat(path).st_mode
     except OSError as exc:
         raise UnreadableImageError(f"cannot read file: {exc}") from exc
+    if stat.S_ISDIR(mode):
+        raise UnreadableImageError("a folder, not an image file")
     if not stat.S_ISREG(mode):  # a FIFO would block the read forever, a device never end
         raise UnreadableImageError("not a regular file (FIFO, socket or device); not read")
     try:

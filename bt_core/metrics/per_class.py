@@ -101,7 +101,8 @@ def class_records(
     """Per class ``precision``, ``recall``, ``f1``, ``support`` (metrics.json's ``per_class``)
     and the :data:`RECORD_KEYS` of :func:`stored_one_vs_rest`, with whether the counts were
     stored. A metrics.json without ``per_class`` (written by another tool) gets the first
-    three from the counts (zero when undefined, as scikit-learn's ``zero_division=0``)."""
+    three from the counts. A share whose denominator is 0 is NaN (shown as not measurable),
+    as scikit-learn's ``zero_division=np.nan``, also where metrics.json stored 0."""
     counts, stored = stored_one_vs_rest(metrics, class_names)
     if counts is None:
         return None, False
@@ -115,5 +116,13 @@ def class_records(
             own = {key: stored_scores.get(key) for key in ("precision", "recall", "f1")}
         else:
             own = {"precision": _share(tp, tp + fp), "recall": _share(tp, tp + fn), "f1": _share(2 * tp, 2 * tp + fp + fn)}
+        # Undefined shares are NaN, not metrics.json's 0 (scikit-learn's zero_division=np.nan):
+        # a class with no test image has no recall, one never predicted no precision.
+        if tp + fn == 0:
+            own["recall"] = float("nan")
+        if tp + fp == 0:
+            own["precision"] = float("nan")
+        if 2 * tp + fp + fn == 0:
+            own["f1"] = float("nan")
         records[name] = {**own, "support": tp + fn, **record}
     return records, stored

@@ -171,6 +171,13 @@ def _check_choice(run: artifacts.Run, methods: Sequence[str], models: Sequence[s
     return names
 
 
+def verdict_line(record: dict[str, Any]) -> str:
+    """The terminal's words for a model's flags: the verdict the pages show, with its flags."""
+    verdict = flags.flag_verdict(record)
+    names = ", ".join(dict.fromkeys(str(flag["name"]) for flag in verdict.flags))
+    return f"{verdict.text}" + (f" ({names})" if names else "")
+
+
 class _Analysis:
     """One analysis pass over a run: the test set and baselines once, then each model."""
 
@@ -264,8 +271,7 @@ class _Analysis:
         severity = record["severity"]
         self.say(f"{name}: severity {severity['severity']:.3f} [{severity['ci_low']:.3f}, {severity['ci_high']:.3f}] "
                  f"({flags.severity_verdict(severity)}; {severity['driving_pair'] or 'no swap moves it'}), "
-                 f"parts score {record['score']:.3f}, flags: "
-                 f"{', '.join(f['name'] for f in record['flags']) or 'none'} ({record['seconds']:.1f} s)")
+                 f"parts score {record['score']:.3f}, {verdict_line(record)} ({record['seconds']:.1f} s)")
 
     def model(self, name: str, methods: Sequence[str], measure_method: str | None) -> None:
         """Load one model once: its maps, then (``measure_method`` not None) its measures."""

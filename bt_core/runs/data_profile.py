@@ -28,8 +28,6 @@ from bt_core.artifacts.files import is_disk_full
 from bt_core.artifacts.layout import data_profile_path
 from bt_core.data import profile
 from bt_core.data.dataset import LoadedDataset, load_dataset
-from bt_core.shortcuts import audit
-from bt_core.shortcuts.measures import HASH_WORKERS
 from bt_core.training.augment_preview import augmentation_preview
 
 logger = logging.getLogger(__name__)
@@ -149,6 +147,12 @@ def duplicate_groups(pairs: pd.DataFrame, split_of: Mapping[str, str], label_of:
 def duplicates_section(dataset: LoadedDataset, catalogue: _Catalogue, size: int) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """The audit's duplicate pairs over all splits (hashed from the files, as the analysis pass
     does), summarised by group, and thumbnails of a few members of the first groups."""
+    try:  # imported here: training must not need imagehash (the GPU image has none)
+        from bt_core.shortcuts import audit
+        from bt_core.shortcuts.measures import HASH_WORKERS
+    except ImportError as exc:
+        return {"skipped": f"the dataset audit cannot run here ({exc}); run `bt-zoo profile RUN` where it can"}, \
+            np.zeros((0, size, size, 3), np.uint8), np.array([], dtype=str)
     split = dataset.split
     files = [Path(dataset.index.root) / p for p in split["path"]]
     hashes = audit.hash_images(files, workers=HASH_WORKERS)

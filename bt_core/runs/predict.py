@@ -29,6 +29,7 @@ PREDICTIONS_CSV = "predictions.csv"
 OUT_SUFFIX = "_predictions"
 DEFAULT_METHOD = "gradcam"
 DISPLAY_SIDE = 256  # overlays are drawn at least this large, so a 64 px model's map can be read
+PREDICT_BATCH = 64  # images per model call
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -107,7 +108,11 @@ def decode_images(paths: Sequence[str], sizes: set[int], ops: tuple[str, ...]
 
 def model_probabilities(model, spec, images: np.ndarray) -> np.ndarray:
     """Class probabilities (float64, rows sum to 1); ValueError for an output that is not one."""
-    output = np.asarray(model(preprocess_batch(images, spec.preprocessing), training=False), dtype=np.float64)
+    # In batches: a long list of 224 px images through a backbone is not one allocation.
+    output = np.concatenate([
+        np.asarray(model.predict_on_batch(preprocess_batch(images[start:start + PREDICT_BATCH], spec.preprocessing)),
+                   dtype=np.float64)
+        for start in range(0, len(images), PREDICT_BATCH)]) if len(images) else np.zeros((0, 0))
     if output.ndim != 2 or len(output) != len(images) or not np.isfinite(output).all() or (output < 0).any():
         raise ValueError(f"its output is not class probabilities (shape {output.shape})")
     return output / output.sum(axis=1, keepdims=True)
@@ -168,8 +173,10 @@ def predict_images(
             continue
         finally:
             clear_cache()
-        for path, image, cam, p in zip(kept, images, maps, proba):
-            overlay_path = write_overlay(target / overlay_name(paths.index(path), path, name, method), image, cam)
+        # Numbered by place in the command line: a path given twice gets two overlays.
+        places = [place for place, given in enumerate(paths) if given not in skipped_images]
+        for place, path, image, cam, p in zip(places, kept, images, maps, proba):
+            overlay_path = write_overlay(target / overlay_name(place, path, name, method), image, cam)
             overlays.append(overlay_path)
             rows.append({"image": path, "model": name, "predicted": run.class_names[int(p.argmax())],
                          "confidence": float(p.max()), **dict(zip(columns, p.tolist())),

@@ -44,6 +44,10 @@ Images: a part is judged only on at least :data:`MIN_GROUP_IMAGES` (10) images (
 the group's maps, its maps with a box, or the probe's images). Below that one image moves a
 share by more than ten points, most of a margin: the part is stored with ``too_few`` true and
 a NaN ``part``, leaves the score and never fires (the pages say "too few images to judge").
+A part measured on no image with no value (energy in the box of notumor images, which have no
+box) is not applicable: ``too_few`` None, never listed. A flag also needs its ``part`` at least
+:data:`MIN_FLAG_PART` (0.05): a threshold can equal its reference (an area share larger than
+the Gaussian's, the Gaussian's energy in the box), and a value a hair beyond it is noise.
 
 Verdict (:func:`flag_verdict`, one rule for the dashboard, the report and the model cards): a
 model is flagged on all images when a flag fired on all its test images (which implies a score
@@ -67,6 +71,10 @@ BORDER_LIMIT = 0.25
 BACKGROUND_ACCURACY_MARGIN = 0.15
 OCCLUDED_TUMOR_LIMIT = 0.5
 IN_BOX_MARGIN = 0.0
+# A flag also needs its part (the rescaled excess over its reference) at least this large: a
+# value a hair beyond a threshold that equals its reference (an area share, the Gaussian's
+# energy in the box) is noise, not a shortcut.
+MIN_FLAG_PART = 0.05
 # A part needs this many images to be judged (see the module docstring).
 MIN_GROUP_IMAGES = 10
 TOO_FEW_IMAGES = "too few images to judge"
@@ -143,7 +151,9 @@ def _part(value: float, reference: float, threshold: float, direction: str, part
     """One part; with ``n`` (its images) below :data:`MIN_GROUP_IMAGES` it is ``too_few``:
     its part is NaN (out of the score) and it cannot fire (``too_few`` None: ``n`` unknown)."""
     count = _number(n)
-    too_few = bool(count < MIN_GROUP_IMAGES) if np.isfinite(count) else None
+    # No image at all with a NaN value is "not applicable" (notumor has no tumor box), not too few.
+    not_applicable = np.isfinite(count) and count == 0 and not np.isfinite(_number(value))
+    too_few = bool(count < MIN_GROUP_IMAGES) if np.isfinite(count) and not not_applicable else None
     return {
         "value": value,
         "reference": reference,
@@ -157,7 +167,10 @@ def _part(value: float, reference: float, threshold: float, direction: str, part
 
 def too_few_images(part: Mapping[str, Any], group_images: float = float("nan")) -> bool:
     """Whether a part had fewer than :data:`MIN_GROUP_IMAGES` images: its stored ``n``, else
-    ``group_images`` (a part stored without a count, e.g. before counts were stored)."""
+    ``group_images`` (a part stored without a count, e.g. before counts were stored). A part
+    on no image with no value is not applicable, never too few."""
+    if _number(part.get("n")) == 0 and not np.isfinite(_number(part.get("value"))):
+        return False
     if part.get("too_few") is not None:
         return bool(part.get("too_few"))
     count = _number(part.get("n"))
@@ -249,6 +262,7 @@ def thresholds() -> dict[str, float]:
         "OCCLUDED_TUMOR_LIMIT": OCCLUDED_TUMOR_LIMIT,
         "IN_BOX_MARGIN": IN_BOX_MARGIN,
         "MIN_GROUP_IMAGES": MIN_GROUP_IMAGES,
+        "MIN_FLAG_PART": MIN_FLAG_PART,
     }
 
 
@@ -271,7 +285,8 @@ def shortcut_flags(parts: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, st
         if not (np.isfinite(value) and np.isfinite(threshold)):
             continue
         beyond = value > threshold if parts[name]["direction"] == "above" else value < threshold
-        if beyond:
+        part = _number(parts[name].get("part"))
+        if beyond and not (np.isfinite(part) and part < MIN_FLAG_PART):
             flags.append((name, FLAG_SENTENCES[name]))
     return flags
 
@@ -330,6 +345,13 @@ def judged(record: Mapping[str, Any], group: str, name: str) -> bool:
     return not too_few_images(part, group_count(record, group))
 
 
+def flag_counts(record: Mapping[str, Any], group: str, name: str) -> bool:
+    """Whether a stored flag of ``group`` counts: its part had enough images and a part of at
+    least :data:`MIN_FLAG_PART` (runs measured before that rule may store weaker flags)."""
+    part = _number(_mapping(_mapping(_mapping(record.get("parts")).get(group)).get(name)).get("part"))
+    return judged(record, group, name) and not (np.isfinite(part) and part < MIN_FLAG_PART)
+
+
 def too_few_parts(record: Mapping[str, Any]) -> list[tuple[str, str, float]]:
     """``(group, part, images)`` of every stored part left unjudged for too few images."""
     found = []
@@ -343,14 +365,15 @@ def too_few_parts(record: Mapping[str, Any]) -> list[tuple[str, str, float]]:
 
 def flag_verdict(record: Mapping[str, Any] | None) -> FlagVerdict:
     """The verdict of one stored model record (the rule in the module docstring): its stored
-    flags, minus groups judged on too few images (runs measured before the minimum)."""
+    flags, minus groups judged on too few images or with a part under :data:`MIN_FLAG_PART`
+    (runs measured before those rules)."""
     record = _mapping(record)
     kept = []
     for flag in record.get("flags") or []:
         flag = _mapping(flag)
         name = str(flag.get("name", ""))
-        overall = bool(flag.get("overall")) and judged(record, "all", name)
-        classes = [str(c) for c in flag.get("classes") or [] if judged(record, str(c), name)]
+        overall = bool(flag.get("overall")) and flag_counts(record, "all", name)
+        classes = [str(c) for c in flag.get("classes") or [] if flag_counts(record, str(c), name)]
         if overall or classes:
             kept.append({**flag, "overall": overall, "classes": classes})
     score = _number(record.get("score"))

@@ -84,11 +84,12 @@ class RecomputeBatchNorm(keras.callbacks.Callback):
         recompute_batchnorm_statistics(self.target, self.batches)
 
 
-def recomputes_batchnorm(model: keras.Model, spec: ModelSpec, devices: int) -> bool:
-    """Whether this phase measures batch-norm statistics again: the recipe asks for it, some
-    batch-norm layer trains, and one device holds the variables (replicated variables are
-    left to Keras' moving averages)."""
-    wanted = spec.recipe.recompute_batchnorm_images > 0 and devices == 1
+def recomputes_batchnorm(model: keras.Model, spec: ModelSpec, devices: int, from_scratch: bool) -> bool:
+    """Whether this phase measures batch-norm statistics again: the recipe asks for it, the
+    model trains from scratch (a pretrained backbone's head and fine-tune phases keep its
+    ImageNet statistics, updated by Keras' moving averages), some batch-norm layer trains, and
+    one device holds the variables (replicated variables are left to the moving averages)."""
+    wanted = spec.recipe.recompute_batchnorm_images > 0 and devices == 1 and from_scratch
     return wanted and bool(batchnorm_layers(model, trainable_only=True))
 
 

@@ -271,7 +271,7 @@ def train_model(
         early_stopping, callbacks = _phase_callbacks(
             spec, phase, learning_rate, first_epoch, rows, progress, epochs, phase_names, recovery, resumed
         )
-        if recomputes_batchnorm(model, spec, devices):
+        if recomputes_batchnorm(model, spec, devices, from_scratch=phase == PHASE_SCRATCH):
             clean = clean_training_images(spec, train, recipe.recompute_batchnorm_images, seed)
             callbacks.insert(0, RecomputeBatchNorm(model, clean))
         if tensorboard_dir is not None:  # after the backup: a logged epoch is never trained again

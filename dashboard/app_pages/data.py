@@ -9,6 +9,7 @@ from bt_core.artifacts.layout import training_run_dir
 from bt_dashboard import loaders, presentation
 from bt_dashboard.run_picker import open_selected_run
 from bt_dashboard.views import data as view
+from bt_dashboard.views import run_details
 
 THUMBNAIL_WIDTH = 112  # px on screen; presentation mode shows them larger
 PRESENTING_THUMBNAIL_WIDTH = 160
@@ -26,6 +27,21 @@ def show_counts(profile: DataProfile, stem: str) -> None:
     st.subheader("Class counts per split")
     presentation.show_figure(view.counts_figure(profile), presentation.file_stem(stem, "class-counts"))
     presentation.show_table(view.counts_table(profile), presentation.file_stem(stem, "class-counts"))
+
+
+def show_skipped(training_dir, stem: str) -> None:
+    """The files the loader could not read: not in the profile (it saw what decoded), in the manifest."""
+    try:
+        skipped = run_details.skipped_files_table(loaders.load_manifest(training_dir).dataset)
+    except ArtifactError as exc:
+        st.error(f"The manifest cannot be read: {exc}")
+        return
+    if skipped.empty:
+        return
+    st.warning(f"{len(skipped)} file(s) of the dataset could not be read and are in no split, table or "
+               "picture below (also listed on the Run page).")
+    with st.expander("Unreadable files"):
+        presentation.show_table(skipped, presentation.file_stem(stem, "unreadable-files"))
 
 
 def show_sizes(profile: DataProfile, stem: str) -> None:
@@ -97,6 +113,7 @@ def data_page() -> None:
         st.caption(f"An external evaluation: this is the data its training run `{training_dir.name}` was trained on.")
     stem = training_dir.name
     show_counts(profile, stem)
+    show_skipped(training_dir, stem)
     show_sizes(profile, stem)
     show_histograms(profile, stem)
     show_grid(profile)

@@ -289,7 +289,9 @@ def verdict_headline(summary: ShortcutSummary) -> str:
         text = f"None of the {total} measured models is flagged on all test images"
     if in_classes:
         more = " more" if flagged else ""
-        text += (f"; {len(in_classes)}{more} {'is' if len(in_classes) == 1 else 'are'} flagged within one class "
+        several = any(len(v.classes) > 1 for v in verdicts.values() if v.level == flag_rules.CLASSES_ONLY)
+        within = "within some classes" if several else "within one class"
+        text += (f"; {len(in_classes)}{more} {'is' if len(in_classes) == 1 else 'are'} flagged {within} "
                  f"only ({'; '.join(in_classes)})")
     if too_few:
         text += f"; {len(too_few)} cannot be judged ({_names(too_few)}: {flag_rules.TOO_FEW_IMAGES})"
