@@ -170,6 +170,14 @@ def error_status(exc: Exception, stage: Stage) -> int | None:
     return None
 
 
+def status_or_raise(exc: Exception, stage: Stage) -> int:
+    """:func:`error_status` of an error the user can fix; a bug is raised again, traceback kept."""
+    status = error_status(exc, stage)
+    if status is None:
+        raise exc
+    return status
+
+
 def _run(args: argparse.Namespace, stage: Stage) -> int:
     """Everything but the listing of models; the exit status."""
     from bt_core.artifacts import STATUS_FAILED, load_manifest

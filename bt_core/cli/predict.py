@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bt_core.cli.actions import EXIT_MODEL_FAILED, EXIT_OK, Stage, error_status, names
+from bt_core.cli.actions import EXIT_MODEL_FAILED, EXIT_OK, Stage, status_or_raise, names
 from bt_core.cli.logs import import_tensorflow_quietly
 from bt_core.cli.options import RUN_DIR_HELP
 
@@ -52,11 +52,8 @@ def predict(run_dir: str, images: list[str], out: str | None, method: str, model
     try:
         result = predict_images(Path(run_dir), images, None if out is None else Path(out), method, names(models),
                                 say=_log.info)
-    except Exception as exc:  # sorted by error_status; anything else is a bug and keeps its traceback
-        status = error_status(exc, Stage("predict", Path(run_dir)))
-        if status is None:
-            raise
-        return status
+    except Exception as exc:  # sorted by status_or_raise; anything else is a bug and keeps its traceback
+        return status_or_raise(exc, Stage("predict", Path(run_dir)))
     for path, reason in result.skipped_images.items():
         _log.warning("skipped image %s: %s", path, reason.removeprefix(f"{path}: "))
     for name, reason in result.skipped_models.items():

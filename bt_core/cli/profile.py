@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bt_core.cli.actions import EXIT_OK, Stage, error_status
+from bt_core.cli.actions import EXIT_OK, Stage, status_or_raise
 from bt_core.cli.logs import import_tensorflow_quietly
 from bt_core.cli.options import RUN_DIR_HELP
 
@@ -33,9 +33,6 @@ def profile(run_dir: str, data: str | None) -> int:
 
     try:
         profile_run(Path(run_dir), None if data is None else Path(data), say=_log.info)
-    except Exception as exc:  # sorted by error_status; anything else is a bug and keeps its traceback
-        status = error_status(exc, Stage("profile", Path(run_dir)))
-        if status is None:
-            raise
-        return status
+    except Exception as exc:  # sorted by status_or_raise; anything else is a bug and keeps its traceback
+        return status_or_raise(exc, Stage("profile", Path(run_dir)))
     return EXIT_OK

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from bt_core.cli.actions import EXIT_OK, EXIT_USAGE, Stage, error_status
+from bt_core.cli.actions import EXIT_OK, EXIT_USAGE, Stage, status_or_raise
 from bt_core.cli.options import RUN_DIR_HELP
 
 HTTP_RETRIES, HTTP_TIMEOUT_S = 1, 10
@@ -71,20 +71,12 @@ def _report_target(run_dir: Path, out: str | None, folder: Path | None = None) -
     return (folder or Path.cwd()) / f"{load_manifest(run_dir).run_id}{REPORT_SUFFIX}"
 
 
-def _exit_status(exc: Exception, step: str) -> int:
-    """One line for an error the user can fix (an unreadable run, a full disk); a bug raises."""
-    status = error_status(exc, Stage(step))
-    if status is None:
-        raise exc
-    return status
-
-
 def report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     try:
         print(write_report(run_dir, _report_target(run_dir, args.out)))
-    except Exception as exc:  # sorted by _exit_status
-        return _exit_status(exc, "report")
+    except Exception as exc:  # sorted by status_or_raise
+        return status_or_raise(exc, Stage("report"))
     return EXIT_OK
 
 
@@ -94,8 +86,8 @@ def cards(run_dir: Path) -> int:
 
     try:
         written = write_model_cards(run_dir)
-    except Exception as exc:  # sorted by _exit_status
-        return _exit_status(exc, "cards")
+    except Exception as exc:  # sorted by status_or_raise
+        return status_or_raise(exc, Stage("cards"))
     for path in written:
         print(path)
     return EXIT_OK
@@ -122,8 +114,8 @@ def export_mlflow(args: argparse.Namespace) -> int:
     except MlflowException as exc:  # the store or server refused: its first line says why
         _log.error("error: cannot log to %s: %s", tracking_uri, str(exc).strip().splitlines()[0])
         return EXIT_USAGE
-    except Exception as exc:  # sorted by _exit_status
-        return _exit_status(exc, "export-mlflow")
+    except Exception as exc:  # sorted by status_or_raise
+        return status_or_raise(exc, Stage("export-mlflow"))
     for run_id in run_ids:
         print(run_id)
     return EXIT_OK

@@ -29,7 +29,6 @@ PREDICTIONS_CSV = "predictions.csv"
 OUT_SUFFIX = "_predictions"
 DEFAULT_METHOD = "gradcam"
 DISPLAY_SIDE = 256  # overlays are drawn at least this large, so a 64 px model's map can be read
-PREDICT_BATCH = 64  # images per model call
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -108,11 +107,9 @@ def decode_images(paths: Sequence[str], sizes: set[int], ops: tuple[str, ...]
 
 def model_probabilities(model, spec, images: np.ndarray) -> np.ndarray:
     """Class probabilities (float64, rows sum to 1); ValueError for an output that is not one."""
-    # In batches: a long list of 224 px images through a backbone is not one allocation.
-    output = np.concatenate([
-        np.asarray(model.predict_on_batch(preprocess_batch(images[start:start + PREDICT_BATCH], spec.preprocessing)),
-                   dtype=np.float64)
-        for start in range(0, len(images), PREDICT_BATCH)]) if len(images) else np.zeros((0, 0))
+    from bt_core.models.inference import predict_in_batches
+
+    output = predict_in_batches(model, preprocess_batch(images, spec.preprocessing)).astype(np.float64)
     if output.ndim != 2 or len(output) != len(images) or not np.isfinite(output).all() or (output < 0).any():
         raise ValueError(f"its output is not class probabilities (shape {output.shape})")
     return output / output.sum(axis=1, keepdims=True)

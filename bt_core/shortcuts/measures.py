@@ -38,21 +38,15 @@ EXAMPLES_PER_CLUSTER = 6
 HASH_WORKERS = 4
 
 Predict = Callable[[np.ndarray], np.ndarray]
-PREDICT_BATCH = 64
 
 
 def predictor(model: Any, spec: Any) -> Predict:
     """Class probabilities of uint8 images: the model after its spec's preprocessing."""
     from bt_core.data.preprocess import preprocess_batch
+    from bt_core.models.inference import predict_in_batches
 
     def predict(images: np.ndarray) -> np.ndarray:
-        # predict_on_batch, not predict: no tf.data pipeline, whose map op logs a C++ error line
-        # per call once TensorFlow's op determinism is on (seeded runs).
-        inputs = preprocess_batch(images, spec.preprocessing)
-        if not len(inputs):
-            return np.asarray(model.predict(inputs, verbose=0))
-        return np.concatenate([np.asarray(model.predict_on_batch(inputs[start:start + PREDICT_BATCH]))
-                               for start in range(0, len(inputs), PREDICT_BATCH)])
+        return predict_in_batches(model, preprocess_batch(images, spec.preprocessing))
 
     return predict
 
