@@ -13,6 +13,7 @@ import streamlit as st
 from bt_dashboard import presentation, settings
 from bt_dashboard.run_picker import render_run_picker
 from bt_dashboard.sidebar import render_sidebar_tools
+from bt_dashboard.study_picker import cell_run_labels, render_study_picker
 
 presenting = presentation.presentation_enabled()
 st.set_page_config(
@@ -22,7 +23,8 @@ st.set_page_config(
     initial_sidebar_state="collapsed" if presenting else "auto",
 )
 
-run_dir = render_run_picker(settings.artifacts_dir())
+study_dir = render_study_picker(settings.artifacts_dir())
+run_dir = render_run_picker(settings.artifacts_dir(), cell_run_labels(study_dir))
 render_sidebar_tools(run_dir)
 presentation.apply_presentation_css()
 
@@ -37,6 +39,8 @@ pages = [
             url_path="significance"),
     st.Page("app_pages/inspect.py", title="Inspect", icon=":material/center_focus_strong:", url_path="inspect"),
     st.Page("app_pages/shortcuts.py", title="Shortcuts", icon=":material/report:", url_path="shortcuts"),
+    st.Page("app_pages/compare_runs.py", title="Compare runs", icon=":material/difference:", url_path="compare_runs"),
+    st.Page("app_pages/study.py", title="Study", icon=":material/science:", url_path="study"),
     st.Page("app_pages/run_details.py", title="Run", icon=":material/description:"),
 ]
 st.navigation(pages).run()

@@ -12,6 +12,7 @@ a link opens its run and test set, and the pickers write their choice back into 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import streamlit as st
@@ -29,15 +30,16 @@ TEST_SET_KEY = "test_set_picker"
 OWN_TEST_SPLIT = "own test split"
 
 
-def render_run_picker(artifacts_dir: Path) -> str | None:
-    """Show the run selectbox in the sidebar; store and return the chosen run folder."""
+def render_run_picker(artifacts_dir: Path, study_runs: Mapping[str, str] | None = None) -> str | None:
+    """Show the run selectbox in the sidebar; store and return the chosen run folder.
+    ``study_runs`` (folder -> label: the picked study's cells) follow the artifacts folder's runs."""
     runs = loaders.list_runs(artifacts_dir)
     st.sidebar.caption(f"Artifacts: `{artifacts_dir}`")
-    if not runs:
+    labels = {**{str(run.directory): view.run_label(run) for run in runs}, **(study_runs or {})}
+    if not labels:
         st.sidebar.caption("No runs yet.")
         st.session_state[RUN_DIR_KEY] = None
         return None
-    labels = {str(run.directory): view.run_label(run) for run in runs}
     ignored = adopt_linked_run(list(labels), artifacts_dir)
     # Keyed: the choice is kept while runs come and go; a vanished choice falls back
     # to the newest run.

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import pytest
 
+from bt_core.runs.study_summary import write_study_tables
 from fabricate import fabricate_data_profile, fabricate_zoo_run
+from fabricate_study import fabricate_study
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"
@@ -174,6 +176,10 @@ PAGES = [
     # The zoo run's shortcut measures (fabricate_zoo_run(shortcuts=True)): the first screen's
     # pictures, then the first tab's probes and deletion / insertion curves.
     PageSpec("shortcuts", "Shortcuts", 4, "shortcuts"),
+    # The fabricated study beside the zoo run (picked first): the seeds' strip and the forest plot.
+    PageSpec("study", "Study", 2, "study"),
+    # The zoo run (A) against the study's first cell (B): leaderboard deltas, confusion difference.
+    PageSpec("compare_runs", "Compare runs", 2, "compare_runs"),
     PageSpec("run_details", "Run", 0, "run_details"),
 ]
 
@@ -340,6 +346,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(SKIP_REASON is not None, r
 def zoo(tmp_path_factory):
     zoo = fabricate_zoo_run(tmp_path_factory.mktemp("browser_zoo") / "artifacts", shortcuts=True)
     fabricate_data_profile(zoo.run_dir, tmp_path_factory.mktemp("browser_profile_data"))
+    study = fabricate_study(zoo.run_dir.parent, test_per_class=6, evaluation_images=16)
+    write_study_tables(study.study_dir, n_resamples=200)
     return zoo
 
 

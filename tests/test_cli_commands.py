@@ -53,7 +53,7 @@ def test_the_help_walk_finds_an_option_without_help():
 def test_every_command_is_there_and_help_names_it(capsys):
     names = set(zoo.subcommand_parsers(zoo.build_parser()))
     assert names == {"train", "evaluate", "explain", "merge", "predict", "profile", "report", "cards", "dashboard",
-                     "export-mlflow"}
+                     "export-mlflow", "study"}
     with pytest.raises(SystemExit) as exited:
         zoo.main(["--help"])
     assert exited.value.code == 0

@@ -226,3 +226,15 @@ def test_a_run_that_spells_it_no_tumor_is_scored_as_tumor_detection(tmp_path):
     predictions = evaluation.models[MODEL].predictions
     np.testing.assert_allclose(predictions["p_notumor"], three[:, 1], atol=1e-5)
     np.testing.assert_allclose(predictions["p_tumor"], 1 - three[:, 1], atol=1e-5)
+
+
+def test_max_per_class_scores_a_seeded_sample_and_records_it(run_dir, tmp_path):
+    data = make_pool(tmp_path / "big", per_class=6, size=40)
+    first = evaluate_run(run_dir, data, "capped", max_per_class=2)
+    manifest = art.read_manifest(first)
+    assert manifest["evaluation"]["max_per_class"] == 2
+    assert manifest["dataset"]["counts"] == {"test": dict.fromkeys(CLASSES, 2)}
+    chosen = list(art.load_run(first).split["path"])
+    again = evaluate_run(run_dir, data, "capped", max_per_class=2, replace=True)  # seeded: the same images
+    assert list(art.load_run(again).split["path"]) == chosen
+    assert "max_per_class" not in art.read_manifest(art.evaluation_dir(run_dir, "ext"))["evaluation"]

@@ -34,8 +34,8 @@ def head_image(height: int = 120, width: int = 160) -> np.ndarray:
 
 
 def test_names_and_unknown_op_lists_the_valid_ones():
-    assert IMAGE_OPS == ("clahe", "sharpen", "histeq", "crop_head")
-    with pytest.raises(ValueError, match="valid: clahe, sharpen, histeq, crop_head"):
+    assert IMAGE_OPS == ("clahe", "sharpen", "histeq", "crop_head", "mask_background", "mask_border")
+    with pytest.raises(ValueError, match="valid: clahe, sharpen, histeq, crop_head, mask_background, mask_border"):
         apply_image_ops(low_contrast(), ["clahe", "blur"])
 
 

@@ -12,6 +12,7 @@
     heads      the test images' head masks (test_heads.npz)
     shortcuts  the shortcut measures store
     data_profile  the data explored (data/profile.json, data/thumbnails.npz)
+    study      a study folder: study.json, study.toml, runs/, tables/ (list_studies, load_study)
 
 This module only re-exports, so ``from bt_core import artifacts`` gives every name. The layout
 is documented in docs/artifacts.md and versioned by ``format_version`` in manifest.json.
@@ -134,6 +135,7 @@ from bt_core.artifacts.tables import (
     validate_predictions,
 )
 from bt_core.artifacts.writer import RunWriter, record_skipped, write_test_boxes
+from bt_core.artifacts.study import StudyManifest, StudySummary, list_studies, load_study
 
 __all__ = [
     "NoSpaceLeft", "is_disk_full", "naming_a_full_disk", "BACKUP_DIR", "backup_dir", "check_writable_format",
@@ -156,4 +158,5 @@ __all__ = [
     "DataProfile", "load_data_profile", "write_data_profile",
     "class_mean_maps_path", "load_class_mean_maps", "write_class_mean_maps", "data_profile_path",
     "data_thumbnails_path",
+    "StudyManifest", "StudySummary", "list_studies", "load_study",
 ]

@@ -18,7 +18,7 @@ from bt_core.artifacts.errors import ArtifactError
 if TYPE_CHECKING:  # imported lazily: it pulls in Keras
     from bt_core.models.registry import ModelSpec
 
-FORMAT_VERSION = "1.6"
+FORMAT_VERSION = "1.7"
 
 # Per-model status values in the manifest.
 STATUS_PENDING = "pending"
@@ -141,6 +141,8 @@ class Evaluation:
     data: str
     not_trained: tuple[str, ...] = ()
     negative_class: str | None = None
+    # 1.7: at most this many images per class were scored (seeded with the run's seed); None: all.
+    max_per_class: int | None = None
     other: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -156,6 +158,8 @@ class Evaluation:
         data: dict[str, Any] = {"of_run": self.of_run, "name": self.name, "mode": self.mode, "data": self.data}
         if self.negative_class is not None:
             data["negative_class"] = self.negative_class
+        if self.max_per_class is not None:
+            data["max_per_class"] = self.max_per_class
         return {**data, "not_trained": list(self.not_trained), **self.other}
 
 

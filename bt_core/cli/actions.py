@@ -63,6 +63,8 @@ def build_config(args: argparse.Namespace):
         data_parallel=args.data_parallel,
         workers=args.workers,
         tensorboard=bool(getattr(args, "tensorboard", False)),
+        split=getattr(args, "split", "original"),
+        data_seed=getattr(args, "data_seed", None),
     )
 
 
@@ -80,6 +82,8 @@ class Stage:
     def remedy(self) -> str:
         from bt_core.artifacts import manifest_path
 
+        if self.step == "study":
+            return "continue the study: the same command with --resume"
         if self.step == "explain" and self.run_dir is not None:
             return f"compute the maps with `python train_all.py --explain {self.run_dir}`"
         if self.step == "train" and self.run_dir is not None and manifest_path(self.run_dir).is_file():
@@ -131,7 +135,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from bt_core.artifacts import load_manifest
     from bt_core.runs.evaluate import evaluate_run, scoring_failures
 
-    evaluation_dir = evaluate_run(Path(args.evaluate), args.data, args.name, say=_log.info, replace=args.replace)
+    evaluation_dir = evaluate_run(Path(args.evaluate), args.data, args.name, say=_log.info, replace=args.replace,
+                                  max_per_class=getattr(args, "max_per_class", None))
     if not args.no_explain:
         _explain_after_training(evaluation_dir, args.methods)
     failed = scoring_failures(load_manifest(evaluation_dir))
@@ -181,7 +186,11 @@ def status_or_raise(exc: Exception, stage: Stage) -> int:
 def _run(args: argparse.Namespace, stage: Stage) -> int:
     """Everything but the listing of models; the exit status."""
     from bt_core.artifacts import STATUS_FAILED, load_manifest
+    from bt_core.cli.study import is_study_command, run_study_command
 
+    if is_study_command(args):
+        stage.step = "study"
+        return run_study_command(args)
     if args.run_id is not None:  # a folder inside --out: never ../../escape or an absolute path
         from bt_core.runs.merge import check_run_id
 

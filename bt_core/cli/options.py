@@ -62,7 +62,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="float32 (default), or mixed precision on GPUs (the softmax stays float32)")
     parser.add_argument("--preprocess", default="",
                         help="image operations applied in order when decoding, comma-separated: "
-                             "clahe, sharpen, histeq, crop_head (default: none)")
+                             "clahe, sharpen, histeq, crop_head, mask_background, mask_border (default: none)")
+    parser.add_argument("--split", choices=["original", "grouped", "regroup"], default="original",
+                        help="original (default); grouped: exact/near-duplicate groups never straddle "
+                             "train/val/test (kaggle: Training copies of Testing images dropped); "
+                             "regroup: kaggle Training+Testing pooled, then grouped")
+    parser.add_argument("--data-seed", type=int,
+                        help="seed of the --max-per-class sample and the split when they must not follow --seed "
+                             "(a study fixes it: every seed on the same images; default: --seed)")
     parser.add_argument("--augment", choices=["device", "numpy", "none"], default="device",
                         help="device: one random affine warp per image inside the compiled train step (default); "
                              "numpy: flips, shifts, brightness on the host; none")
@@ -78,6 +85,26 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run: RUN_DIR alone (its stored settings), or added to "
                              "the original command (the run named by --run-id, else the newest run in --out "
                              "with the same settings). Finished models are kept; the others train again")
+
+
+def add_study_options(parser: argparse.ArgumentParser, *, study_file: bool = True) -> None:
+    """A study (docs/studies.md): a grid of runs, models x variants x seeds; ``study_file``:
+    add --study (bt-zoo study takes the file as its argument instead)."""
+    if study_file:
+        parser.add_argument("--study", metavar="STUDY_TOML",
+                            help="run the study a TOML file declares (docs/studies.md) into --out/<study id>; "
+                                 "with --resume: continue it")
+    parser.add_argument("--seeds", help="a study by flags: its seeds, comma-separated (e.g. 0,1,2)")
+    parser.add_argument("--variants",
+                        help='a study by flags: its variants, ";"-separated, each "none", image ops joined by "+" '
+                             '(preprocess) and key=value settings, ","-separated (e.g. "none;crop_head;'
+                             'mask_border"); default "none"')
+    parser.add_argument("--study-id", help="name of the study folder (default: study-<UTC time stamp>; "
+                                           "with --study: the file's [study] id, else its name)")
+    parser.add_argument("--scheduler", choices=["sequential", "ray"], default="sequential",
+                        help="how a study's cells run: one after another here (default), or as Ray tasks "
+                             "(needs: pip install 'brain-tumor-zoo[ray]')")
+    parser.add_argument("--ray-address", help="--scheduler ray: the cluster to join (default: a local one)")
 
 
 def add_list_models_option(parser: argparse.ArgumentParser) -> None:

@@ -10,9 +10,12 @@ run folder for the dashboard.
     python train_all.py --explain artifacts/RUN_ID          # maps and measures of a run trained under JAX
     python train_all.py --explain artifacts/RUN_ID --methods gradcam --models simple_cnn --map-size 32
     python train_all.py --evaluate artifacts/RUN_ID --data PATH --name NAME   # score on other data
+    python train_all.py --evaluate artifacts/RUN_ID --data PATH --max-per-class 250   # a seeded sample of it
     python train_all.py --cards artifacts/RUN_ID         # every model's MODEL_CARD.md, written again
     python train_all.py --predict artifacts/RUN_ID a.png b.jpg [--out DIR] [--method gradcam]
     python train_all.py --profile artifacts/RUN_ID [--data PATH]   # the Data page of an older run
+    python train_all.py --study study.toml [--resume] [--scheduler ray]  # a study: docs/studies.md
+    python train_all.py --data PATH --models a,b --seeds 0,1,2 --variants "none;crop_head"  # one by flags
 
 The same commands, one each: ``bt-zoo train | evaluate | explain | merge | predict | profile`` (``bt-zoo --help``).
 ``--predict RUN_DIR IMAGE...`` prints every finished model's class probabilities for each image
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_models_option(parser, "comma-separated model names (see --list-models; with --explain: "
                                       "the run's models to analyze, default all)")
     options.add_training_options(parser)
+    options.add_study_options(parser)
     parser.add_argument("--merge", nargs="+", metavar="RUN_DIR",
                         help="merge runs of the same experiment with different --models into --out/--run-id")
     parser.add_argument("--explain", metavar="RUN_DIR",
@@ -123,11 +127,26 @@ def check_combination(parser: argparse.ArgumentParser, args: argparse.Namespace)
     elif args.merge:
         if has_source or args.resume is not None:
             parser.error("--merge takes run folders only (no --data, --demo or --resume)")
-    elif not (has_source or args.list_models or args.resume):
+    elif not (has_source or args.list_models or args.resume or args.study):
         parser.error("one of --data, --demo, --resume RUN_DIR, --merge, --explain RUN_DIR or "
                      "--evaluate RUN_DIR is required")
     if args.map_size is not None and not args.explain:
         parser.error("--map-size belongs to --explain RUN_DIR")
+    check_study_combination(parser, args)
+
+
+def check_study_combination(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from bt_core.cli.study import is_study_command
+
+    study = is_study_command(args)
+    if study and (args.merge or args.explain or args.evaluate or args.cards or args.list_models):
+        parser.error("a study (--study, --seeds, --variants) trains its own runs: no --merge, --explain, "
+                     "--evaluate, --cards or --list-models")
+    if args.study and (args.data or args.demo or args.models or args.seeds or args.variants):
+        parser.error("--study STUDY_TOML declares the data, models, seeds and variants: drop --data, --demo, "
+                     "--models, --seeds and --variants")
+    if not study and (args.scheduler != "sequential" or args.ray_address):
+        parser.error("--scheduler and --ray-address belong to a study (--study, --seeds or --variants)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

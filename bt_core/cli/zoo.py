@@ -1,6 +1,7 @@
 """bt-zoo: the installed command, one sub-command per job.
 
     bt-zoo train --demo                               # what train_all.py does (every training option)
+    bt-zoo study study.toml [--resume] [--scheduler ray]   # a study (docs/studies.md); or by flags
     bt-zoo evaluate RUN_DIR --data PATH [--name NAME] # score a finished run on other data
     bt-zoo explain RUN_DIR [--models a,b] [--methods m] [--map-size N]
     bt-zoo merge RUN_DIR... --out DIR --run-id NAME
@@ -36,6 +37,19 @@ def _train_parser(commands) -> None:
     options.add_methods_option(sub)
     options.add_no_explain_option(sub, "training")
     options.add_list_models_option(sub)
+
+
+def _study_parser(commands) -> None:
+    sub = commands.add_parser("study", help="a study: models x variants x seeds, one run folder per cell",
+                              description="Run (or with --resume continue) a study declared in a TOML file or by "
+                                          "flags (docs/studies.md) into --out/<study id>. Exit status 0 every "
+                                          "cell done, 1 a cell failed, 2, 130.")
+    sub.add_argument("study", nargs="?", metavar="STUDY_TOML", help="the study file (or declare it by flags)")
+    options.add_source_options(sub)
+    options.add_models_option(sub, "a study by flags: comma-separated model names (see --list-models)")
+    options.add_training_options(sub)
+    options.add_study_options(sub, study_file=False)
+    options.add_no_explain_option(sub, "each cell")
 
 
 def _evaluate_parser(commands) -> None:
@@ -74,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_version_option(parser)
     options.add_logging_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_train_parser, _evaluate_parser, _explain_parser, _merge_parser, predict.add_predict_parser,
+    for add in (_train_parser, _study_parser, _evaluate_parser, _explain_parser, _merge_parser, predict.add_predict_parser,
                 profile.add_profile_parser,                 publish.add_report_parser, publish.add_cards_parser, serve.add_dashboard_parser,
                 publish.add_export_mlflow_parser):
         add(commands)
@@ -116,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         return publish.export_mlflow(args)
     if args.command == "dashboard":
         return serve.dashboard(args)
+    if args.command == "study" and not (args.study or args.data or args.demo or args.resume):
+        subcommand_parsers(parser)["study"].error("give a STUDY_TOML, or --data PATH with --seeds / --variants, "
+                                                  "or --resume STUDY_DIR")
+    if args.command == "study" and not args.study and not (args.seeds or args.variants or args.resume):
+        args.variants = "none"  # a study by flags, even with neither --seeds nor --variants
     if args.command == "train" and not (args.data or args.demo or args.list_models or args.resume):
         subcommand_parsers(parser)["train"].error("one of --data PATH, --demo or --resume RUN_DIR is required")
     return execute(_train_all_namespace(args))

@@ -12,7 +12,7 @@ import pandas as pd
 from bt_core.data.boxes import fit_boxes_to_frames, read_boxes
 from bt_core.data.images import read_images
 from bt_core.data.layouts import DatasetIndex, SkippedFile, discover
-from bt_core.data.splits import SPLITS, make_split, split_counts
+from bt_core.data.splits import SPLITS, make_split, split_counts, subsample_per_class
 from bt_core.data.image_ops import check_image_ops
 
 
@@ -67,13 +67,15 @@ def load_dataset(
     split: pd.DataFrame | None = None,
     required: tuple[str, ...] = SPLITS,
     min_classes: int = 2,
+    split_rule: str = "original",
 ) -> LoadedDataset:
     """Discover, split and decode a dataset folder into memory.
 
     ``ops``: image-level preprocessing (bt_core.data.image_ops) applied at full resolution, before
     the resize. ``split``: a stored split (path, split, label) to reuse instead of making one,
-    as a resumed run does; its paths must name images of this dataset. ``required``: the
-    splits that must hold a readable image; ``arrays`` has only the splits that hold one. Of
+    as a resumed run does; its paths must name images of this dataset. ``split_rule``: how a
+    new split is made (``bt_core.data.splits.SPLIT_RULES``: original, grouped, regroup); a
+    stored split is used as it is. ``required``: the splits that must hold a readable image; ``arrays`` has only the splits that hold one. Of
     those, the train and test splits must hold a readable image of every class (ValueError
     with each split's found / unreadable counts otherwise). ``boxes.csv`` is checked against
     the folder's images and classes (:func:`bt_core.data.boxes.read_boxes`).
@@ -83,7 +85,7 @@ def load_dataset(
     index = discover(root, min_classes=min_classes)
     ops = check_image_ops(ops)
     if split is None:
-        split = make_split(index, val_fraction, test_fraction, seed, max_per_class)
+        split = make_split(index, val_fraction, test_fraction, seed, max_per_class, split=split_rule)
     else:
         split = _checked_split(index, split)
     boxes, rejected_boxes = read_boxes(index.root, labels=dict(zip(index.items["path"], index.items["label"])))
@@ -116,13 +118,15 @@ def load_dataset(
 
 
 def load_test_folder(
-    root: str | Path, image_size: int, ops: tuple[str, ...] = (), min_classes: int = 2
+    root: str | Path, image_size: int, ops: tuple[str, ...] = (), min_classes: int = 2,
+    max_per_class: int | None = None, seed: int = 42,
 ) -> LoadedDataset:
     """Every image of a dataset folder as the test split, for scoring trained models on it
-    (an external evaluation): Training and Testing of a kaggle layout, all of a pool.
+    (an external evaluation): Training and Testing of a kaggle layout, all of a pool; with
+    ``max_per_class`` at most that many per class and source folder, chosen with ``seed``.
     Decoded like :func:`load_dataset`; unreadable files are skipped and listed."""
     index = discover(root, min_classes=min_classes)
-    split = index.items.assign(split="test")[["path", "split", "label"]]
+    split = subsample_per_class(index.items, max_per_class, seed).assign(split="test")[["path", "split", "label"]]
     split = split.sort_values("path").reset_index(drop=True)
     return load_dataset(index.root, image_size, ops=ops, split=split, required=("test",), min_classes=min_classes)
 

@@ -12,10 +12,17 @@ is decoded, on the full-resolution image and before the resize to the run's size
     crop_head  crop to the head (``bt_core.regions.head_mask``: threshold, largest connected
                component), a small margin, widened to a square (the head keeps its aspect),
                resized back to the input size
+    mask_background  zero every pixel outside the head (the same head mask); an image where
+               no usable head is found (under ``bt_core.regions.MIN_HEAD_SHARE`` of it, as
+               ``usable_head_masks`` decides) is left unchanged rather than blacked out
+    mask_border  zero the border band where scanners burn text (``bt_core.regions.border_band``
+               at the width the shortcut measures read as "border":
+               ``bt_core.shortcuts.attention.DEFAULT_BORDER_WIDTH``)
 
 ``apply_image_ops_with_frame`` also returns the :class:`Frame` the chain applied: where a
 normalised point of the original image lands in the result, so tumor boxes drawn on the
-original follow a head crop. Only ``crop_head`` moves the frame; the others keep it.
+original follow a head crop. Only ``crop_head`` moves the frame; the others (the masks too:
+they black pixels out, they move none) keep it.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from bt_core.regions import head_mask, mask_bounds
+from bt_core.regions import border_band, head_mask, mask_bounds, usable_head_masks
+from bt_core.shortcuts.attention import DEFAULT_BORDER_WIDTH
 
 CLAHE_CLIP_LIMIT = 2.0
 CLAHE_TILES = (8, 8)
@@ -141,6 +149,20 @@ def crop_head(image: np.ndarray) -> np.ndarray:
     return crop_head_with_frame(image)[0]
 
 
+def mask_background(image: np.ndarray) -> np.ndarray:
+    """Zero every pixel outside the head; unchanged when no usable head is found (a failed
+    mask must not black out the whole image)."""
+    heads, _ = usable_head_masks(image[None])  # no head found: all head, so nothing is zeroed
+    return np.where(heads[0][..., None], image, 0).astype(np.uint8)
+
+
+def mask_border(image: np.ndarray) -> np.ndarray:
+    """Zero the border band the shortcut measures call "border", where scanners burn text."""
+    masked = image.copy()
+    masked[border_band(image.shape[:2], DEFAULT_BORDER_WIDTH)] = 0
+    return masked
+
+
 def _keeps_frame(op: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], tuple[np.ndarray, Frame]]:
     return lambda image: (op(image), IDENTITY)
 
@@ -150,6 +172,8 @@ _OPS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, Frame]]] = {
     "sharpen": _keeps_frame(sharpen),
     "histeq": _keeps_frame(histeq),
     "crop_head": crop_head_with_frame,
+    "mask_background": _keeps_frame(mask_background),
+    "mask_border": _keeps_frame(mask_border),
 }
 IMAGE_OPS: tuple[str, ...] = tuple(_OPS)
 

@@ -198,7 +198,8 @@ def _plan(run_dir: Path, data: str | Path, name: str | None, replace: bool) -> _
     return _Plan(run_dir, parent, data_root, name, mode, done, negative)
 
 
-def _evaluation_manifest(plan: _Plan, dataset: Any, started: str, load_seconds: float) -> Manifest:
+def _evaluation_manifest(plan: _Plan, dataset: Any, started: str, load_seconds: float,
+                         max_per_class: int | None = None) -> Manifest:
     """The evaluation's manifest before scoring: the run's settings and model entries
     (finished ones running, the others failed as not trained), the folder's dataset."""
     from bt_core.training.environment import backend_name, device_description, library_versions
@@ -210,6 +211,7 @@ def _evaluation_manifest(plan: _Plan, dataset: Any, started: str, load_seconds: 
         evaluation=Evaluation(
             of_run=run_id, name=plan.name, mode=plan.mode, data=str(plan.data_root),
             not_trained=tuple(m for m in parent.models if m not in plan.done), negative_class=plan.negative,
+            max_per_class=max_per_class,
         ),
         config=parent.config,
         class_names=tuple(plan.class_names),
@@ -231,12 +233,19 @@ def _evaluation_manifest(plan: _Plan, dataset: Any, started: str, load_seconds: 
     )
 
 
+def _data_seed(config: dict[str, Any]) -> int:
+    """The seed of the run's data selection (RunConfig.split_seed), for an evaluation's sample."""
+    data_seed = config.get("data_seed")
+    return int(config.get("seed", 42) if data_seed is None else data_seed)
+
+
 def evaluate_run(
     run_dir: str | Path,
     data: str | Path,
     name: str | None = None,
     say: Callable[[str], Any] = logging.getLogger(__name__).info,
     replace: bool = False,
+    max_per_class: int | None = None,
 ) -> Path:
     """Score every finished model of ``run_dir`` on the dataset folder ``data``; returns the
     evaluation folder ``run_dir/evaluations/<name>`` (``name``: default the folder's name).
@@ -244,6 +253,8 @@ def evaluate_run(
     Raises ValueError (bad name, classes, data or an existing evaluation without
     ``replace``), FileNotFoundError (no data folder) or ArtifactError (not a readable run).
     A model that cannot be scored is recorded as failed; the others are still written.
+    ``max_per_class``: score at most that many images of each class (and source folder),
+    chosen with the run's seed, recorded in the evaluation's manifest; None: every image.
     """
     from bt_core.data.dataset import load_test_folder
 
@@ -251,7 +262,8 @@ def evaluate_run(
     run_dir = Path(run_dir)
     plan = _plan(run_dir, data, name, replace)
     dataset = load_test_folder(
-        plan.data_root, plan.parent.image_size, ops=plan.parent.image_ops, min_classes=1
+        plan.data_root, plan.parent.image_size, ops=plan.parent.image_ops, min_classes=1,
+        max_per_class=max_per_class, seed=_data_seed(plan.parent.config),
     )
     load_seconds = time.perf_counter() - started
     test = dataset.arrays["test"]
@@ -265,7 +277,7 @@ def evaluate_run(
     staging = evaluation_staging_dir(run_dir, plan.name)
     if staging.exists():  # left by a killed evaluation
         shutil.rmtree(staging)
-    writer = RunWriter(staging, _evaluation_manifest(plan, dataset, started_wall, load_seconds))
+    writer = RunWriter(staging, _evaluation_manifest(plan, dataset, started_wall, load_seconds, max_per_class))
     writer.write_split(dataset.split)
     writer.write_test_images(test.images, test.ids)
     if len(dataset.boxes):  # already in the stored images' frame (load_dataset moved them)

@@ -58,6 +58,8 @@ SHARED_SETTINGS = (
     "preprocess",
     "augment",
     "augment_mode",
+    "split",
+    "data_seed",
 )
 
 # The run-level files a merged run takes from its first shard, and those it takes when there.

@@ -159,10 +159,11 @@ def _load(config: RunConfig, split=None) -> LoadedDataset:
     return load_dataset(
         config.data,
         image_size=config.img_size,
-        seed=config.seed,
+        seed=config.split_seed,
         val_fraction=config.val_fraction,
         test_fraction=config.test_fraction,
         max_per_class=config.max_per_class,
+        split_rule=config.split,
         ops=config.preprocess,
         split=split,
     )

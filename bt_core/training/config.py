@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from bt_core.data.image_ops import check_image_ops
+from bt_core.data.splits import check_split_rule
 
 # Two models, one without and one with batch norm, so `make demo` trains within about two
 # minutes on 2 CPU cores (custom_cnn alone took 84 s there; docs/performance.md, "The demo").
@@ -45,6 +46,11 @@ class RunConfig:
     workers: int = 1  # threads preparing batches; speed only, never results
     # Older manifests lack it (read as False). Logs on the side only, never results.
     tensorboard: bool = False  # Keras TensorBoard logs per model (bt_core.tracking.tensorboard_logs)
+    # Added in artifact format 1.7; older manifests lack it (read as "original", the split they used).
+    split: str = "original"  # bt_core.data.splits.SPLIT_RULES: original, grouped, regroup
+    # 1.7: the seed of the data selection (--max-per-class sample and the split) when it must not
+    # follow `seed`: a study fixes it so every seed trains and is scored on the same images. None: `seed`.
+    data_seed: int | None = None
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -63,12 +69,18 @@ class RunConfig:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.augment_mode not in AUGMENT_MODES:
             raise ValueError(f"unknown augmentation {self.augment_mode!r}; valid: {', '.join(AUGMENT_MODES)}")
+        check_split_rule(self.split)
         # Frozen: normalise through object.__setattr__ so equal settings compare equal.
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "preprocess", check_image_ops(self.preprocess))
         if not self.augment:
             object.__setattr__(self, "augment_mode", "none")
         object.__setattr__(self, "augment", self.augment_mode != "none")
+
+    @property
+    def split_seed(self) -> int:
+        """The seed of the --max-per-class sample and the split."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
