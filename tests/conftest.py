@@ -60,8 +60,9 @@ def open_app(monkeypatch):
         # pytest's own arguments must not reach the app's --artifacts parser.
         monkeypatch.setattr("sys.argv", [str(APP)])
         monkeypatch.setenv(ARTIFACTS_ENV, str(artifacts))
-        # First run imports pandas and plotly: allow more than the 3 s default.
-        app = AppTest.from_file(APP, default_timeout=30).run()
+        # First run imports pandas and plotly: allow more than the 3 s default (a first run took
+        # over 30 s on 2 loaded cores).
+        app = AppTest.from_file(APP, default_timeout=60).run()
         assert not app.exception, [e.message for e in app.exception]
         return app
 

@@ -29,7 +29,6 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from bt_core.data.layouts import LAYOUT_KAGGLE, DatasetIndex
-from bt_core.shortcuts.audit import find_duplicates, hash_images
 
 SPLITS = ("train", "val", "test")
 SPLIT_RULES = ("original", "grouped", "regroup")
@@ -67,6 +66,10 @@ def duplicate_groups(root: str | Path, paths: Sequence[str], workers: int = 1) -
     """An int group per image of ``paths`` (relative to ``root``): images joined by a chain of
     exact or near-duplicate pairs (the audit's rule, module docstring) share one. An image
     that cannot be read has a group of its own. ``workers``: decoding threads (hash_images)."""
+    # Imported here: the audit needs imagehash, which training with the original split must not
+    # (the GPU image has none; benchmarks/gpu_run.sh --smoke hides it to check).
+    from bt_core.shortcuts.audit import find_duplicates, hash_images
+
     hashes = hash_images([Path(root) / path for path in paths], workers=workers)
     n = len(hashes)
     pairs = find_duplicates(hashes, splits=[""] * n, labels=[""] * n).pairs  # ids: 0..n-1
