@@ -25,7 +25,7 @@ import pandas as pd
 import streamlit as st
 
 from bt_core import artifacts
-from bt_core.artifacts import Manifest, Run, RunSummary, study, study_tables
+from bt_core.artifacts import Manifest, Run, RunSummary
 from bt_core.metrics import run_comparison
 from bt_core.metrics.run_comparison import ModelData
 from bt_core.reference.published import PublishedResult, published_results_path
@@ -167,43 +167,6 @@ def load_run_tables(run_dir: Path | str) -> Run:
 def load_manifest(run_dir: Path | str) -> Manifest:
     """A run's manifest alone, typed (opens even when the run's tables are broken)."""
     return artifacts.load_manifest(Path(run_dir))
-
-
-# --------------------------------------------------------------------------- studies
-# A study (bt_core.artifacts.study) is read only from its stored files: study.json and the
-# tables bt_core.runs.study_summary wrote; no statistic is computed here.
-
-
-def _study_manifests(artifacts_dir: Path | str) -> list[Path]:
-    root = Path(artifacts_dir)
-    return sorted(root.glob(f"*/{study.STUDY_MANIFEST}")) if root.is_dir() else []
-
-
-@cached_by_mtime(_study_manifests, show_spinner=False)
-def list_studies(artifacts_dir: Path | str) -> list[study.StudySummary]:
-    """The studies of ``artifacts_dir`` (see :func:`bt_core.artifacts.study.list_studies`)."""
-    return study.list_studies(Path(artifacts_dir))
-
-
-@cached_by_mtime(lambda study_dir: [study.study_manifest_path(Path(study_dir))], show_spinner=False)
-def load_study(study_dir: Path | str) -> study.StudyManifest:
-    """A study's manifest; raises ArtifactError when it cannot be opened."""
-    return study.load_study(Path(study_dir))
-
-
-# Keyed by study.json too: a missing table is "none yet" or a problem depending on its cells.
-@cached_by_mtime(lambda study_dir, name: [study_tables.study_table_path(Path(study_dir), name),
-                                          study.study_manifest_path(Path(study_dir))], show_spinner=False)
-def load_study_table(study_dir: Path | str, name: str) -> pd.DataFrame:
-    """One of a study's tables, typed (empty before its first cell is done); ArtifactError
-    when it cannot be read (see :func:`bt_core.artifacts.study_tables.read_study_table`)."""
-    return study_tables.read_study_table(Path(study_dir), name)
-
-
-@cached_by_mtime(lambda study_dir: sub_folder_runs(study.study_runs_dir(Path(study_dir))), show_spinner=False)
-def list_study_runs(study_dir: Path | str) -> list[RunSummary]:
-    """The cell runs of a study that have a run folder (see :func:`list_runs`)."""
-    return artifacts.list_runs(study.study_runs_dir(Path(study_dir)))
 
 
 # --------------------------------------------------------------------------- comparisons

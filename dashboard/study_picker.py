@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from bt_core.artifacts import ArtifactError
-from bt_dashboard import loaders
+from bt_dashboard import loaders, study_loaders
 from bt_dashboard.views import run_picker as run_view
 from bt_dashboard.views import study as view
 
@@ -25,7 +25,7 @@ NO_STUDY = ""
 
 def render_study_picker(artifacts_dir: Path) -> str | None:
     """The "Study" selectbox (none, then each study); stores and returns the picked folder."""
-    listings = loaders.list_studies(artifacts_dir)
+    listings = study_loaders.list_studies(artifacts_dir)
     if not listings:
         st.session_state[STUDY_DIR_KEY] = None
         return None
@@ -54,8 +54,8 @@ def cell_run_labels(study_dir: str | None) -> dict[str, str]:
     if study_dir is None:
         return {}
     try:
-        cells = loaders.load_study(study_dir).cells
-        runs = {Path(summary.directory).name: summary for summary in loaders.list_study_runs(study_dir)}
+        cells = study_loaders.load_study(study_dir).cells
+        runs = {Path(summary.directory).name: summary for summary in study_loaders.list_study_runs(study_dir)}
     except ArtifactError:
         return {}
     labels = {}

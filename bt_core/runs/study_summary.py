@@ -31,7 +31,6 @@ from bt_core.artifacts import (
     list_evaluations,
     load_duplicates,
     load_run,
-    load_shortcuts,
 )
 from bt_core.artifacts.study import CELL_DONE, CellRecord, StudyManifest, load_study
 from bt_core.artifacts.study_tables import CELLS, EFFECTS, FLIPS, GROUPS, TABLE_COLUMNS, write_study_table
@@ -48,7 +47,7 @@ from bt_core.metrics.study_stats import (
     seed_summary,
 )
 from bt_core.shortcuts.audit import deduplicated_test_mask
-from bt_core.tracking.mlflow_records import model_record, score_columns, shortcut_fields
+from bt_core.tracking.mlflow_records import model_record, readable_shortcut_summary, score_columns, shortcut_fields
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +90,7 @@ def _correct(model: ModelData) -> pd.Series:
 
 
 def _shortcut_summary(run: Run) -> ShortcutSummary | None:
-    try:
-        stored = load_shortcuts(run.directory)
-    except ArtifactError as exc:
-        logger.warning("study tables: the shortcut measures of %s are left out: %s", run.run_id, exc)
-        return None
-    return ShortcutSummary.from_json(stored) if stored is not None else None
+    return readable_shortcut_summary(run, "study tables")
 
 
 def _deduplicated(run: Run, model: ModelData) -> pd.Series | None:

@@ -36,11 +36,17 @@ from bt_core.artifacts import (
     evaluation_dir,
     list_evaluations,
     load_run,
-    load_shortcuts,
 )
 from bt_core.artifacts.layout import model_card_path, tensorboard_dir
 from bt_core.metrics import leaderboard, run_comparison
-from bt_core.tracking.mlflow_records import MODEL_TAG, RUN_ID_TAG, ModelRecord, model_record, score_columns
+from bt_core.tracking.mlflow_records import (
+    MODEL_TAG,
+    RUN_ID_TAG,
+    ModelRecord,
+    model_record,
+    readable_shortcut_summary,
+    score_columns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +98,7 @@ def _millis(iso_time: str | None) -> int | None:
 
 
 def _shortcut_summary(run: Run) -> ShortcutSummary | None:
-    try:
-        stored = load_shortcuts(run.directory)
-    except ArtifactError as exc:
-        logger.warning("export-mlflow: the shortcut measures of %s are left out: %s", run.run_id, exc)
-        return None
-    return ShortcutSummary.from_json(stored) if stored is not None else None
+    return readable_shortcut_summary(run, "export-mlflow")
 
 
 def _evaluation_rows(run: Run, n_resamples: int, seed: int) -> dict[str, tuple[dict[str, dict], list[str]]]:

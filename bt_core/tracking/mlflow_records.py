@@ -8,13 +8,15 @@ re-derived another way. docs/tracking.md lists every key and where it comes from
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import pandas as pd
 
-from bt_core.artifacts import HISTORY_COLUMNS, Run, ShortcutSummary
+from bt_core.artifacts import HISTORY_COLUMNS, Run, ShortcutSummary, load_shortcuts
+from bt_core.artifacts.errors import ArtifactError
 from bt_core.metrics import MODEL_SCORE_KEYS
 from bt_core.metrics.run_comparison import FIXED_POINT_COLUMNS
 from bt_core.shortcuts.flags import flag_verdict, severity_verdict
@@ -151,6 +153,18 @@ def _tags(run: Run, name: str) -> dict[str, str]:
     if commit:
         tags[GIT_COMMIT_TAG] = commit
     return tags
+
+
+def readable_shortcut_summary(run: Run, caller: str) -> ShortcutSummary | None:
+    """The run's stored shortcut summary, or None when it has none or it cannot be read (then
+    logged as ``caller``'s warning: one run's broken file costs its shortcut measures only)."""
+    try:
+        stored = load_shortcuts(run.directory)
+    except ArtifactError as exc:
+        logging.getLogger(__name__).warning("%s: the shortcut measures of %s are left out: %s",
+                                            caller, run.run_id, exc)
+        return None
+    return ShortcutSummary.from_json(stored) if stored is not None else None
 
 
 def shortcut_fields(summary: ShortcutSummary | None, name: str) -> tuple[dict[str, str], dict[str, float]]:

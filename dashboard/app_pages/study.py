@@ -14,7 +14,7 @@ import streamlit as st
 
 from bt_core.artifacts import ArtifactError, study_tables
 from bt_core.artifacts.study import CELL_DONE, StudyManifest
-from bt_dashboard import loaders, presentation, settings
+from bt_dashboard import presentation, settings, study_loaders
 from bt_dashboard.study_picker import selected_study_dir
 from bt_dashboard.views import study as view
 
@@ -35,14 +35,14 @@ def open_study() -> tuple[str, StudyManifest] | None:
     """The picked study's folder and manifest, or None after saying why there is none."""
     study_dir = selected_study_dir()
     if study_dir is None:
-        if loaders.list_studies(settings.artifacts_dir()):
+        if study_loaders.list_studies(settings.artifacts_dir()):
             st.info("Pick a study in the sidebar (**Study**) to see it here.")
         else:
             st.info(f"No study in `{settings.artifacts_dir()}` yet. Run one (models × variants × seeds):")
             st.code(STUDY_COMMAND.format(artifacts=settings.artifacts_dir()), language="bash")
         return None
     try:
-        return study_dir, loaders.load_study(study_dir)
+        return study_dir, study_loaders.load_study(study_dir)
     except ArtifactError as exc:
         st.error(f"Study `{study_dir}` cannot be opened: {exc}")
         return None
@@ -56,7 +56,7 @@ def read_tables(study_dir: str) -> dict[str, pd.DataFrame]:
             tables[name] = study_tables.empty_study_table(name)
             continue
         try:
-            tables[name] = loaders.load_study_table(study_dir, name)
+            tables[name] = study_loaders.load_study_table(study_dir, name)
         except ArtifactError as exc:
             st.warning(f"The study's {name} table cannot be read: {exc}")
             tables[name] = study_tables.empty_study_table(name)
