@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bt_core.artifacts.errors import ArtifactError
 from bt_core.artifacts.reader import load_run
 
 COLLAPSE_MARGIN = 0.10
@@ -80,7 +81,11 @@ def row_of(run_dir: Path, data_name: str, seed: int, model: str) -> dict | None:
     """One table row, or None while the run has no usable result for ``model``."""
     if not run_dir.is_dir():
         return None
-    run = load_run(run_dir)
+    try:
+        run = load_run(run_dir)
+    except ArtifactError as error:  # e.g. a manifest cut short: train (resume) it again
+        print(f"{run_dir.name}: unreadable ({error})", flush=True)
+        return None
     artifacts = run.models.get(model)
     if artifacts is None or not artifacts.usable or artifacts.history is None:
         return None

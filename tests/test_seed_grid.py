@@ -73,6 +73,10 @@ def test_the_table_reads_a_run_folder(seed_grid, tmp_path):
     assert seed_grid.row_of(run_dir, "demo", 3, fabricated.failed_model) is None
     assert seed_grid.row_of(run_dir, "demo", 3, "vgg16") is None
     assert seed_grid.row_of(tmp_path / "missing", "demo", 3, "small_cnn") is None
+    broken = tmp_path / "demo-s4-small_cnn"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{", encoding="utf-8")
+    assert seed_grid.row_of(broken, "demo", 4, "small_cnn") is None
     text = seed_grid.markdown(pd.DataFrame([row]), [3, 4])
     assert f"| small_cnn | demo | {row['test_accuracy']:.3f} (" in text
     assert text.rstrip().endswith("| not run |")
