@@ -35,6 +35,7 @@ import pandas as pd
 
 from bt_core.artifacts.errors import ArtifactError
 from bt_core.artifacts.reader import load_run
+from bt_core.runs.study_spec import parse_seeds as parse_seed_list
 
 COLLAPSE_MARGIN = 0.10
 LEARNED_MARGIN = 0.25
@@ -48,7 +49,7 @@ def parse_seeds(text: str) -> list[int]:
     if "-" in text:
         first, last = (int(part) for part in text.split("-", 1))
         return list(range(first, last + 1))
-    return [int(part) for part in text.split(",")]
+    return list(parse_seed_list(text))
 
 
 def parse_data(text: str) -> tuple[str, str | None]:
@@ -141,16 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     models, seeds = args.models.split(","), parse_seeds(args.seeds)
     datasets = [parse_data(text) for text in (args.data or ["demo"])]
     demo_data = args.demo_data or args.out / "demo-data"
-    failed = []
-    if not args.table_only:
-        for seed in seeds:
-            for data_name, path in datasets:
-                for model in models:
-                    if row_of(args.out / run_id(data_name, seed, model), data_name, seed, model) is None \
-                            and train(args.out, data_name, path, seed, model, demo_data) != 0:
-                        failed.append(run_id(data_name, seed, model))
-    rows = [row for data_name, _ in datasets for model in models for seed in seeds
-            if (row := row_of(args.out / run_id(data_name, seed, model), data_name, seed, model)) is not None]
+    rows, failed = [], []
+    for seed in seeds:
+        for data_name, path in datasets:
+            for model in models:
+                run_dir = args.out / run_id(data_name, seed, model)
+                row = row_of(run_dir, data_name, seed, model)
+                if row is None and not args.table_only:
+                    if train(args.out, data_name, path, seed, model, demo_data) != 0:
+                        failed.append(run_dir.name)
+                    row = row_of(run_dir, data_name, seed, model)
+                if row is not None:
+                    rows.append(row)
     if not rows:
         print("no finished runs yet")
         return 1
