@@ -38,6 +38,14 @@ def test_a_run_that_stays_near_chance_did_not_learn(seed_grid):
     assert seed_grid.label(history, num_classes=4) == "did not learn"
 
 
+def test_validation_spikes_on_near_uniform_outputs_are_not_learning(seed_grid):
+    # custom_cnn on the demo, seed 0, before He initialisation (rounded): losses stayed at
+    # ln 4 and training accuracy at 0.28, yet validation accuracy jumped to 0.48 once.
+    history = _history([0.24, 0.24, 0.24, 0.26, 0.26, 0.27, 0.28, 0.28],
+                       [0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.48, 0.40])
+    assert seed_grid.label(history, num_classes=4) == "did not learn"
+
+
 def test_a_slow_learner_is_not_a_collapse(seed_grid):
     # MobileNetV2 from scratch on the demo, seed 0 (rounded).
     history = _history([0.26, 0.30, 0.33, 0.36, 0.34, 0.40, 0.43, 0.52],
