@@ -50,7 +50,7 @@ def simple_cnn(num_classes: int, input_size: int, weights: str | None) -> keras.
     last_conv_layer="last_conv",
     family="custom",
     # One warm-up epoch: at 1e-3 from the first step, 4 of 5 demo seeds sat at ln 4 loss for
-    # most of 8 epochs (test 0.36-0.49; 0.80-0.97 with it; He initialisation did not help:
+    # most of 8 epochs (test 0.36-0.49; 0.69-0.97 with it; He initialisation did not help:
     # docs/performance.md, "Seed grids from scratch").
     recipe=Recipe(warmup_epochs=1),
     description="4 conv blocks (64-128-256-256) with max-pool and dropout, dense 256.",
