@@ -20,7 +20,7 @@ A run is labelled (chance = 1 / number of classes):
                    validation, 0.74 training);
   "did not learn"  no validation accuracy after the first epoch is more than COLLAPSE_MARGIN
                    above chance, or the last training accuracy is within COLLAPSE_MARGIN of
-                   it (custom_cnn on the demo before He initialisation: training accuracy
+                   it (custom_cnn on the demo before its warm-up epoch: training accuracy
                    0.28 and losses at ln 4 after 8 epochs, while near-uniform outputs gave
                    validation accuracies up to 0.48);
   "learned"        otherwise.
@@ -76,7 +76,9 @@ def label(history: pd.DataFrame, num_classes: int) -> str:
     if last["val_accuracy"] <= chance + COLLAPSE_MARGIN and last["accuracy"] >= chance + LEARNED_MARGIN:
         return "collapsed"
     judged = history["val_accuracy"][history["epoch"] >= 2]
-    if judged.empty or judged.max() <= chance + COLLAPSE_MARGIN or last["accuracy"] <= chance + COLLAPSE_MARGIN:
+    validation_stayed_near_chance = judged.empty or judged.max() <= chance + COLLAPSE_MARGIN
+    training_stayed_near_chance = last["accuracy"] <= chance + COLLAPSE_MARGIN
+    if validation_stayed_near_chance or training_stayed_near_chance:
         return "did not learn"
     return "learned"
 

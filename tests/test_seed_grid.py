@@ -39,7 +39,7 @@ def test_a_run_that_stays_near_chance_did_not_learn(seed_grid):
 
 
 def test_validation_spikes_on_near_uniform_outputs_are_not_learning(seed_grid):
-    # custom_cnn on the demo, seed 0, before He initialisation (rounded): losses stayed at
+    # custom_cnn on the demo, seed 0, before its warm-up epoch (rounded): losses stayed at
     # ln 4 and training accuracy at 0.28, yet validation accuracy jumped to 0.48 once.
     history = _history([0.24, 0.24, 0.24, 0.26, 0.26, 0.27, 0.28, 0.28],
                        [0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.48, 0.40])
